@@ -1,0 +1,3 @@
+"""tinct: colorize black-and-white photographs with convolutional neural networks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,125 @@
+"""A dataset over a folder tree (or a file list) of color photos.
+
+Every item is a square crop converted to CIE L*a*b*: L* (1, S, S) in [0, 100] and a*b* (2, S, S)
+in a*b* units. Training items are random resized crops (scale 0.3–1 of the area) with a random
+horizontal flip; evaluation items are the centred square resized to S. Randomness comes from
+(seed, epoch, index), so an epoch is reproducible whatever the number of loader workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from tinct.color.lab import rgb_to_lab
+from tinct.data.transforms import center_crop_box, random_resized_crop_box
+from tinct.io.images import ImageReadError, is_grayscale, list_images, read_image
+
+log = logging.getLogger(__name__)
+
+
+def read_file_list(path: str | Path) -> list[Path]:
+    """Paths listed one per line (blank lines and '#' comments skipped), relative to the list's folder."""
+    path = Path(path)
+    base = path.parent
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line)
+            out.append(p if p.is_absolute() else base / p)
+    return out
+
+
+class ColorDataset(Dataset):
+    """Color photos as (L*, a*b*) crops.
+
+    Args:
+        source: a folder (walked recursively), an image file, or a list of image paths.
+        size: side S of the square crops, in pixels.
+        train: random resized crop + flip if True, centre crop otherwise.
+        seed: base seed for the per-item randomness.
+        skip_gray: drop photos without chroma (they teach nothing); defaults to `train`.
+        cache_side: decoded photos are kept in memory, downscaled so the shorter side is at most
+            this many pixels (default 2·S), so later epochs skip JPEG decoding. 0 disables caching.
+    """
+
+    def __init__(
+        self,
+        source: str | Path | list[Path],
+        size: int,
+        train: bool = True,
+        seed: int = 0,
+        skip_gray: bool | None = None,
+        cache_side: int | None = None,
+    ) -> None:
+        self.size = size
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        self.cache_side = 2 * size if cache_side is None else cache_side
+        skip_gray = train if skip_gray is None else skip_gray
+        paths = list(source) if isinstance(source, (list, tuple)) else list_images(source)
+        self.paths: list[Path] = []
+        self._cache: list[np.ndarray | None] = []
+        self.skipped_unreadable: list[str] = []
+        self.skipped_gray: list[str] = []
+        for path in paths:
+            try:
+                rgb = read_image(path)
+            except ImageReadError as err:
+                log.warning("skipping %s", err)
+                self.skipped_unreadable.append(str(err))
+                continue
+            if skip_gray and is_grayscale(rgb):
+                self.skipped_gray.append(str(path))
+                continue
+            self.paths.append(Path(path))
+            self._cache.append(self._shrink(rgb) if self.cache_side else None)
+        if self.skipped_unreadable:
+            log.warning("%d unreadable file(s) skipped", len(self.skipped_unreadable))
+        if self.skipped_gray:
+            log.info("%d grayscale photo(s) skipped", len(self.skipped_gray))
+        if not self.paths:
+            raise ValueError(f"{source}: no usable color images found")
+
+    def _shrink(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        factor = self.cache_side / min(h, w)
+        if factor >= 1:
+            return rgb
+        image = Image.fromarray(rgb).resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.BICUBIC)
+        return np.asarray(image)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random crops for a new epoch (call before iterating, as with DistributedSampler)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def rgb(self, index: int) -> np.ndarray:
+        """The (possibly downscaled) photo as (H, W, 3) uint8."""
+        cached = self._cache[index]
+        return cached if cached is not None else self._shrink(read_image(self.paths[index]))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = Image.fromarray(self.rgb(index))
+        if self.train:
+            rng = random.Random(hash((self.seed, self.epoch, index)))
+            box = random_resized_crop_box(image.width, image.height, rng)
+            flip = rng.random() < 0.5
+        else:
+            box, flip = center_crop_box(image.width, image.height), False
+        crop = image.resize((self.size, self.size), Image.BICUBIC, box=box, reducing_gap=2.0)
+        rgb = torch.from_numpy(np.array(crop)).permute(2, 0, 1).float().div_(255)
+        if flip:
+            rgb = rgb.flip(-1)
+        lab = rgb_to_lab(rgb)
+        return lab[:1], lab[1:]

@@ -1,0 +1,97 @@
+"""Regression losses (α·L1 + β·L2 + γ·(1 − SSIM) on a*b*/128) and the class-rebalanced
+cross-entropy over a*b* bins, behind one spec string such as "l2", "l1=0.5,ssim=0.5" or "ce"."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tinct.color.gamut import soft_encode
+from tinct.ops.ssim import ssim
+
+REGRESSION_TERMS = ("l1", "l2", "ssim")
+CLASSIFICATION_TERMS = ("ce",)
+AB_SCALE = 128.0  # a*b* are compared in units of 1/128, the scale of the tanh output
+
+
+def parse_loss_spec(spec: str) -> dict[str, float]:
+    """"l1=0.5,ssim=0.5" → {"l1": 0.5, "ssim": 0.5}; a bare name has weight 1."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        name = name.strip().lower()
+        if name not in REGRESSION_TERMS + CLASSIFICATION_TERMS:
+            raise ValueError(f"--loss: unknown term {name!r}; use {', '.join(REGRESSION_TERMS + CLASSIFICATION_TERMS)}")
+        try:
+            weights[name] = float(value) if value else 1.0
+        except ValueError:
+            raise ValueError(f"--loss: weight of {name!r} is not a number: {value!r}") from None
+        if weights[name] < 0:
+            raise ValueError(f"--loss: weight of {name!r} must be ≥ 0")
+    if not weights or sum(weights.values()) == 0:
+        raise ValueError(f"--loss: no term with a positive weight in {spec!r}")
+    return weights
+
+
+def downsample_to(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Average-pool a (N, C, H, W) target to a model output's (h, w), a divisor of (H, W)."""
+    if tuple(target.shape[-2:]) == tuple(size):
+        return target
+    return F.adaptive_avg_pool2d(target, size)
+
+
+class ColorizationLoss(nn.Module):
+    """α·L1 + β·L2 + γ·(1 − SSIM) between predicted and true a*b*/128 (both in [-1, 1])."""
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        super().__init__()
+        bad = set(weights) - set(REGRESSION_TERMS)
+        if bad:
+            raise ValueError(f"--loss: {', '.join(sorted(bad))} does not apply to a regression head")
+        self.weights = weights
+
+    def forward(self, raw: torch.Tensor, target_ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        """raw: (N, 2, h, w) in [-1, 1]; target_ab: (N, 2, H, W) in a*b* units."""
+        target = downsample_to(target_ab, raw.shape[-2:]) / AB_SCALE
+        parts = {}
+        if "l1" in self.weights:
+            parts["l1"] = (raw - target).abs().mean()
+        if "l2" in self.weights:
+            parts["l2"] = (raw - target).square().mean()
+        if "ssim" in self.weights:
+            parts["ssim"] = 1 - ssim(raw, target, data_range=2.0)
+        total = sum(self.weights[k] * v for k, v in parts.items())
+        return {"loss": total, **parts}
+
+
+class RebalancedCrossEntropy(nn.Module):
+    """Cross-entropy against soft-encoded a*b* targets, each pixel weighted by the rarity of its
+    color (Zhang et al. 2016, eq. 2–4). `class_weights` come from `gamut.rebalancing_weights`."""
+
+    def __init__(self, bins: torch.Tensor, class_weights: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("bins", bins.clone())
+        self.register_buffer("class_weights", class_weights.clone() if class_weights is not None else torch.ones(len(bins)))
+
+    def forward(self, logits: torch.Tensor, target_ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        """logits: (N, Q, h, w); target_ab: (N, 2, H, W) in a*b* units."""
+        target = downsample_to(target_ab, logits.shape[-2:]).float()
+        with torch.no_grad():
+            soft = soft_encode(target, self.bins)  # (N, Q, h, w)
+            pixel_weight = self.class_weights[soft.argmax(dim=1)]  # (N, h, w)
+        nll = -(soft * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
+        ce = (pixel_weight * nll).mean()
+        return {"loss": ce, "ce": ce}
+
+
+def build_loss(spec: str, head: str, bins: torch.Tensor | None = None, class_weights: torch.Tensor | None = None) -> nn.Module:
+    """Loss module for a model head from a --loss spec (see `parse_loss_spec`)."""
+    weights = parse_loss_spec(spec)
+    if head == "classification":
+        if set(weights) != {"ce"}:
+            raise ValueError(f"--loss: a classification head trains with 'ce', got {spec!r}")
+        if bins is None:
+            raise ValueError("the classification loss needs the model's a*b* bins")
+        return RebalancedCrossEntropy(bins, class_weights)
+    return ColorizationLoss(weights)

@@ -1,0 +1,91 @@
+"""What every colorization model shares: L* in, a*b* out, a config that serialises."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import torch
+import torch.nn as nn
+
+from tinct.color.gamut import annealed_mean
+
+#: Vividness v in [0, 1] is the one user-facing knob for how saturated the result is.
+#: Classification heads map it to the annealed-mean temperature T = 1 − 0.9·v (v = 0: the mean of
+#: the predicted distribution, dull; v = 1: T = 0.1, near the mode, vivid). Regression heads scale
+#: the predicted chroma by 0.5 + v (v = 0.5 leaves the prediction unchanged).
+VIVIDNESS_RANGE = (0.0, 1.0)
+
+
+def vividness_to_temperature(vividness: float) -> float:
+    check_vividness(vividness)
+    return 1.0 - 0.9 * vividness
+
+
+def check_vividness(vividness: float) -> None:
+    if not VIVIDNESS_RANGE[0] <= vividness <= VIVIDNESS_RANGE[1]:
+        raise ValueError(f"vividness must be in [0, 1], got {vividness}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Fields every model config has. Subclasses add their own; all values are JSON-friendly."""
+
+    name: str = ""
+    head: str = "regression"  # "regression" (a*b* directly) or "classification" (a*b* bins)
+    hints: bool = False  # accepts user color hints as extra input channels
+    default_vividness: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.head not in ("regression", "classification"):
+            raise ValueError(f"head must be 'regression' or 'classification', got {self.head!r}")
+        check_vividness(self.default_vividness)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+class ColorizationModel(nn.Module):
+    """Base class. Subclasses implement `forward(L, hints) -> raw` and set `config`.
+
+    Conventions shared by every model:
+      * input `L`: (N, 1, H, W) lightness in L* units, [0, 100]; each model normalises it itself.
+      * input `hints` (only if `config.hints`): (N, 3, H, W) = hint a*, b* in a*b* units and a
+        0/1 mask, all zero where there is no hint.
+      * raw output: regression → (N, 2, h, w) a*b* / 128 in [-1, 1]; classification → (N, Q, h, w)
+        logits over `gamut.ab_bins()`. h, w may be H, W divided by `output_stride`.
+      * `decode(raw, vividness)` → (N, 2, h, w) a*b* in a*b* units.
+    """
+
+    config: ModelConfig
+    #: Resolution the model is run at when none is asked for (pixels, square).
+    default_size: int = 256
+    #: Input height and width must be a multiple of this.
+    size_multiple: int = 1
+    #: If set, the only input size the model accepts.
+    fixed_size: int | None = None
+    #: Output resolution divides the input resolution by this.
+    output_stride: int = 1
+
+    def check_size(self, height: int, width: int) -> None:
+        if self.fixed_size is not None and (height, width) != (self.fixed_size, self.fixed_size):
+            raise ValueError(
+                f"{self.config.name} only runs at {self.fixed_size}x{self.fixed_size}, got {height}x{width}"
+            )
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ValueError(
+                f"{self.config.name} needs sizes that are multiples of {self.size_multiple}, got {height}x{width}"
+            )
+
+    def decode(self, raw: torch.Tensor, vividness: float | None = None) -> torch.Tensor:
+        vividness = self.config.default_vividness if vividness is None else vividness
+        check_vividness(vividness)
+        if self.config.head == "regression":
+            return raw * 128.0 * (0.5 + vividness)
+        return annealed_mean(raw, self.bins, vividness_to_temperature(vividness))
+
+    def predict_ab(
+        self, L: torch.Tensor, hints: torch.Tensor | None = None, vividness: float | None = None
+    ) -> torch.Tensor:
+        """(N, 1, H, W) L* → (N, 2, H/stride, W/stride) a*b* in a*b* units."""
+        return self.decode(self(L, hints), vividness)

@@ -1,0 +1,136 @@
+"""The default model: an ImageNet-pretrained EfficientNet-Lite0 encoder fed the grayscale image,
+and a light U-Net decoder with skip connections from five encoder stages (strides 2 to 32).
+
+Two heads: regression of a*b* (tanh, a*b*/128) or classification over the in-gamut a*b* bins
+(decoded by the annealed mean). Optional user hints (a*, b*, mask) enter through a zero-initialised
+convolution beside the stem, so a model trained without hints is unchanged by the extra branch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tinct.color.gamut import ab_bins, num_bins
+from tinct.models._efficientnet import (
+    INPUT_MEAN,
+    INPUT_STD,
+    STEM_CHANNELS,
+    EfficientNetLite0,
+    _SamePadConv2d,
+    pretrained_state_dict,
+)
+from tinct.models._registry import register_model
+from tinct.models.base import ColorizationModel, ModelConfig
+
+#: Encoder block after which each skip is taken, and its (stride, channels).
+SKIP_BLOCKS = (0, 2, 4, 10, 15)
+SKIP_CHANNELS = (16, 24, 40, 112, 320)
+
+
+@dataclasses.dataclass(frozen=True)
+class UNetConfig(ModelConfig):
+    name: str = "unet"
+    head: str = "classification"
+    #: Decoder widths at strides 16, 8, 4, 2.
+    decoder_channels: tuple[int, ...] = (128, 96, 64, 48)
+    #: The head runs at this stride of the input (2 or 4); its output is upsampled afterwards.
+    output_stride: int = 2
+    #: Initialise the encoder from ImageNet weights (needs the `train` extra) when created.
+    pretrained: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "decoder_channels", tuple(self.decoder_channels))
+        if len(self.decoder_channels) != 4 or min(self.decoder_channels) < 1:
+            raise ValueError(f"decoder_channels needs 4 positive widths, got {self.decoder_channels}")
+        if self.output_stride not in (2, 4):
+            raise ValueError(f"output_stride must be 2 or 4, got {self.output_stride}")
+
+
+class _UpBlock(nn.Module):
+    """×2 bilinear upsampling, concatenation with the skip, two 3×3 conv-BN-ReLU."""
+
+    def __init__(self, c_in: int, c_skip: int, c_out: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in + c_skip, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.body(torch.cat((x, skip), dim=1))
+
+
+class UNetColorizer(ColorizationModel):
+    default_size = 256
+    size_multiple = 32
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.output_stride = config.output_stride
+        self.encoder = EfficientNetLite0()
+        del self.encoder._conv_head, self.encoder._bn1, self.encoder._fc  # classifier head unused
+        if config.hints:
+            self.hint_stem = _SamePadConv2d(3, STEM_CHANNELS, 3, stride=2)
+            nn.init.zeros_(self.hint_stem.weight)
+            nn.init.zeros_(self.hint_stem.bias)
+        dec = config.decoder_channels
+        n_up = 4 if config.output_stride == 2 else 3
+        c_in = SKIP_CHANNELS[-1]
+        ups = []
+        for i in range(n_up):
+            ups.append(_UpBlock(c_in, SKIP_CHANNELS[-2 - i], dec[i]))
+            c_in = dec[i]
+        self.decoder = nn.ModuleList(ups)
+        if config.head == "classification":
+            self.head = nn.Conv2d(c_in, num_bins(), 1)
+            self.register_buffer("bins", ab_bins(), persistent=False)
+        else:
+            self.head = nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c_in, 2, 1))
+        if config.pretrained:
+            self.load_pretrained_encoder()
+
+    def load_pretrained_encoder(self) -> None:
+        """Copy the ImageNet EfficientNet-Lite0 weights into the encoder (classifier head dropped)."""
+        state = {k: v for k, v in pretrained_state_dict().items() if not k.startswith(("_conv_head", "_bn1", "_fc"))}
+        self.encoder.load_state_dict(state, strict=True)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.encoder.parameters())
+
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 1, H, W) L* in [0, 100], H and W multiples of 32 → raw head output at stride
+        `output_stride` (see ColorizationModel)."""
+        self.check_size(L.shape[-2], L.shape[-1])
+        # The encoder saw RGB normalised as (x − mean)/std; a gray image has R = G = B ≈ L*/100.
+        x = ((L / 100.0 - INPUT_MEAN) / INPUT_STD).expand(-1, 3, -1, -1)
+        enc = self.encoder
+        x = F.relu6(enc._bn0(enc._conv_stem(x)))
+        if self.config.hints and hints is not None:
+            ab_mask = torch.cat((hints[:, :2] / 128.0, hints[:, 2:3]), dim=1)
+            x = x + self.hint_stem(ab_mask)
+        skips = []
+        for i, block in enumerate(enc._blocks):
+            x = block(x)
+            if i in SKIP_BLOCKS:
+                skips.append(x)
+        x = skips[-1]
+        for up, skip in zip(self.decoder, reversed(skips[:-1]), strict=False):
+            x = up(x, skip)
+        out = self.head(x)
+        return out if self.config.head == "classification" else torch.tanh(out)
+
+
+@register_model("unet")
+def unet(**overrides) -> UNetColorizer:
+    return UNetColorizer(UNetConfig(**overrides))

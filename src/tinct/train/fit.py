@@ -1,0 +1,326 @@
+"""`fit(config)`: the training loop behind `tinct train`, for one process or many under torchrun.
+
+Only rank 0 writes (config.json, metrics.csv, loss.png, samples/, checkpoints/); every write is
+atomic. Checkpoints are taken at the end of each epoch; `resume=True` continues from the last one
+with the same data order, crops and hints as an uninterrupted run (all randomness is derived from
+(seed, epoch)).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from tqdm import tqdm
+
+from tinct.color.gamut import nearest_bin, rebalancing_weights
+from tinct.color.lab import lab_to_rgb
+from tinct.data.dataset import ColorDataset, read_file_list
+from tinct.data.hints import simulate_hints
+from tinct.io.images import atomic_write_bytes
+from tinct.losses import build_loss
+from tinct.models import create_model
+from tinct.models.base import ColorizationModel
+from tinct.models.loading import save_model
+from tinct.train import dist
+from tinct.train.args import TrainConfig
+from tinct.train.checkpoint import load_resume_state, save_resume_state
+
+log = logging.getLogger(__name__)
+
+METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_psnr", "seconds")
+
+
+def _datasets(cfg: TrainConfig, size: int) -> tuple[ColorDataset, ColorDataset | None]:
+    source = read_file_list(cfg.file_list) if cfg.file_list else cfg.data
+    if not source:
+        raise ValueError("no training data: give a folder or --file-list")
+    train = ColorDataset(source, size, train=True, seed=cfg.seed)
+    val = ColorDataset(cfg.val, size, train=False, seed=cfg.seed, skip_gray=True) if cfg.val else None
+    if val is None and cfg.val_fraction > 0:
+        n_val = max(1, round(len(train) * cfg.val_fraction))
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed)).tolist()
+        held_out = ColorDataset([train.paths[i] for i in order[:n_val]], size, train=False, skip_gray=True)
+        train = ColorDataset([train.paths[i] for i in order[n_val:]], size, train=True, seed=cfg.seed)
+        val = held_out
+    return train, val
+
+
+def class_counts(dataset: ColorDataset, bins: torch.Tensor, side: int = 64) -> torch.Tensor:
+    """How often each a*b* bin is the nearest one over the training photos (at `side` px)."""
+    from PIL import Image
+
+    from tinct.color.lab import rgb_to_lab
+
+    counts = torch.zeros(len(bins), dtype=torch.float64)
+    for i in range(len(dataset)):
+        image = Image.fromarray(dataset.rgb(i)).resize((side, side), Image.BILINEAR)
+        rgb = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255)
+        idx = nearest_bin(rgb_to_lab(rgb)[None, 1:], bins)
+        counts += torch.bincount(idx.flatten(), minlength=len(bins)).double()
+    return counts
+
+
+def _lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        progress = (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return 1.0
+
+
+def _param_groups(model: ColorizationModel, cfg: TrainConfig) -> list[dict]:
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or cfg.encoder_lr_scale == 1.0:
+        return [{"params": list(model.parameters()), "lr_scale": 1.0}]
+    enc_ids = {id(p) for p in encoder.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in enc_ids]
+    return [
+        {"params": list(encoder.parameters()), "lr_scale": cfg.encoder_lr_scale},
+        {"params": rest, "lr_scale": 1.0},
+    ]
+
+
+def _set_encoder_frozen(model: ColorizationModel, frozen: bool) -> None:
+    encoder = getattr(model, "encoder", None)
+    if encoder is None:
+        return
+    for p in encoder.parameters():
+        p.requires_grad_(not frozen)
+    if frozen:
+        encoder.eval()  # keep ImageNet batch-norm statistics while the decoder settles
+
+
+def _hints_for(model: ColorizationModel, ab: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
+    return simulate_hints(ab, generator) if model.config.hints else None
+
+
+@torch.no_grad()
+def _validate(model, loss_fn, loader, device) -> tuple[float, float, list[torch.Tensor]]:
+    """Mean val loss, mean PSNR (dB, RGB at the crop size) and the first batch's RGB predictions."""
+    model.eval()
+    losses, psnrs, first = [], [], []
+    for L, ab in loader:
+        L, ab = L.to(device), ab.to(device)
+        raw = model(L, torch.zeros(L.shape[0], 3, *L.shape[-2:], device=device) if model.config.hints else None)
+        losses.append(float(loss_fn(raw, ab)["loss"]) * len(L))
+        pred_ab = nn.functional.interpolate(model.decode(raw), size=L.shape[-2:], mode="bilinear", align_corners=False)
+        pred = lab_to_rgb(torch.cat((L, pred_ab), 1))
+        truth = lab_to_rgb(torch.cat((L, ab), 1))
+        mse = (pred - truth).square().mean(dim=(1, 2, 3)).clamp(min=1e-10)
+        psnrs.extend((-10 * torch.log10(mse)).tolist())
+        if not first:
+            first = [lab_to_rgb(torch.cat((L, torch.zeros_like(ab)), 1)), pred, truth]
+    n = len(psnrs)
+    return sum(losses) / n, sum(psnrs) / n, first
+
+
+def _save_samples(path: Path, gray_pred_truth: list[torch.Tensor], count: int) -> None:
+    """A grid: one row per photo, columns gray | prediction | truth."""
+    from PIL import Image
+
+    rows = [torch.cat([t[i] for t in gray_pred_truth], dim=-1) for i in range(min(count, len(gray_pred_truth[0])))]
+    grid = torch.cat(rows, dim=-2)
+    array = (grid.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _plot_losses(path: Path, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [r["train_loss"] for r in rows], marker="o", label="train")
+    val = [(r["epoch"], r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
+    if val:
+        ax.plot(*zip(*val, strict=True), marker="o", label="val")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, text.getvalue().encode())
+
+
+def fit(cfg: TrainConfig) -> Path:
+    """Train a model as `cfg` says; returns the run folder. See the module docstring."""
+    info = dist.init_distributed()
+    try:
+        return _fit(cfg, info)
+    finally:
+        dist.cleanup(info)
+
+
+def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = dist.pick_device(cfg.device, info.local_rank)
+    out = Path(cfg.out)
+    resume_path = out / "checkpoints" / "last.resume.pt"
+    if cfg.resume and not resume_path.exists():
+        raise ValueError(f"--resume: {resume_path} does not exist")
+    if not cfg.resume and resume_path.exists():
+        raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if cfg.batch_size % (info.world_size * cfg.grad_accum):
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} must divide evenly over {info.world_size} process(es) × "
+            f"{cfg.grad_accum} accumulation step(s)"
+        )
+    micro_batch = cfg.batch_size // (info.world_size * cfg.grad_accum)
+
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, **cfg.model_args)
+    size = cfg.size or model.default_size
+    model.check_size(size, size)
+    train_set, val_set = _datasets(cfg, size)
+
+    loss_spec = cfg.loss or ("ce" if model.config.head == "classification" else "l2")
+    class_weights = None
+    if model.config.head == "classification":
+        class_weights = rebalancing_weights(class_counts(train_set, model.bins), model.bins, lam=cfg.rebalance_lambda)
+    loss_fn = build_loss(loss_spec, model.config.head, getattr(model, "bins", None), class_weights).to(device)
+    model.to(device)
+
+    groups = _param_groups(model, cfg)
+    optimizer = torch.optim.AdamW(
+        [{"params": g["params"], "lr": cfg.lr * g["lr_scale"]} for g in groups], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    lr_scales = [g["lr_scale"] for g in groups]
+
+    sampler = DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed) if info.enabled else None
+    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+
+    rows: list[dict] = []
+    start_epoch = 0
+    best_val = math.inf
+    if cfg.resume:
+        state = load_resume_state(resume_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch = int(state["epoch"])
+        rows = list(state["rows"])
+        best_val = float(state["best_val"])
+        torch.set_rng_state(state["torch_rng"])
+        if start_epoch >= cfg.epochs:
+            log.info("run already finished %d epoch(s)", start_epoch)
+    if info.is_main:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        cfg.save(out / "config.json")
+        if train_set.skipped_unreadable:
+            print(f"skipped {len(train_set.skipped_unreadable)} unreadable file(s):", *train_set.skipped_unreadable, sep="\n  ")
+    dist.barrier(info)
+
+    ddp_model = nn.parallel.DistributedDataParallel(model) if info.enabled else model
+    val_loader = DataLoader(val_set, batch_size=max(1, micro_batch), shuffle=False, num_workers=cfg.workers) if val_set else None
+
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        train_set.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            loader = DataLoader(train_set, batch_size=micro_batch, sampler=sampler, num_workers=cfg.workers, drop_last=False)
+        else:
+            order = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+            loader = DataLoader(train_set, batch_size=micro_batch, shuffle=True, generator=order, num_workers=cfg.workers)
+        hint_rng = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 104729 + info.rank)
+        frozen = epoch < cfg.freeze_encoder_epochs
+        model.train()
+        _set_encoder_frozen(model, frozen)
+        total, count = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not info.is_main, leave=False, unit="batch")
+        optimizer.zero_grad(set_to_none=True)
+        for i, (L, ab) in enumerate(bar):
+            step = epoch * steps_per_epoch + i // cfg.grad_accum
+            L, ab = L.to(device, non_blocking=True), ab.to(device, non_blocking=True)
+            hints = _hints_for(model, ab, hint_rng)
+            raw = ddp_model(L, hints.to(device) if hints is not None else None)
+            parts = loss_fn(raw, ab)
+            (parts["loss"] / cfg.grad_accum).backward()
+            if (i + 1) % cfg.grad_accum == 0 or i + 1 == len(loader):
+                factor = _lr_factor(cfg, step, total_steps)
+                for group, scale in zip(optimizer.param_groups, lr_scales, strict=True):
+                    group["lr"] = cfg.lr * scale * factor
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            total += float(parts["loss"].detach()) * len(L)
+            count += len(L)
+            if i % cfg.log_every == 0:
+                bar.set_postfix(loss=f"{total / count:.4f}", img_s=f"{count * info.world_size / (time.time() - t0):.1f}")
+        bar.close()
+        train_loss = float(dist.all_reduce_mean(torch.tensor(total / max(count, 1)), info))
+        row = {
+            "epoch": epoch + 1,
+            "step": (epoch + 1) * steps_per_epoch,
+            "lr": optimizer.param_groups[-1]["lr"],
+            "train_loss": round(train_loss, 6),
+            "val_loss": "",
+            "val_psnr": "",
+        }
+        samples = None
+        if val_loader is not None and info.is_main:
+            val_loss, val_psnr, samples = _validate(model, loss_fn, val_loader, device)
+            row.update(val_loss=round(val_loss, 6), val_psnr=round(val_psnr, 3))
+        row["seconds"] = round(time.time() - t0, 1)
+        rows.append(row)
+        dist.barrier(info)
+        if info.is_main:
+            _write_epoch(out, model, optimizer, cfg, epoch + 1, rows, row, samples, best_val)
+            if row["val_loss"] != "" and row["val_loss"] < best_val:
+                best_val = row["val_loss"]
+            msg = f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}"
+            if row["val_loss"] != "":
+                msg += f", val loss {row['val_loss']:.4f}, val PSNR {row['val_psnr']:.2f} dB"
+            print(f"{msg} ({row['seconds']:.0f} s)", flush=True)
+        dist.barrier(info)
+    return out
+
+
+def _write_epoch(out, model, optimizer, cfg, epoch, rows, row, samples, best_val) -> None:
+    ckpt = out / "checkpoints"
+    extra = {"epoch": epoch, "train_config": cfg.to_dict(), "val_loss": row["val_loss"], "val_psnr": row["val_psnr"]}
+    save_model(ckpt / "last.safetensors", model, **extra)
+    if row["val_loss"] != "" and row["val_loss"] < best_val:
+        save_model(ckpt / "best.safetensors", model, **extra)
+    # The resume file is written last: if it exists, everything it refers to is complete.
+    save_resume_state(
+        ckpt / "last.resume.pt",
+        {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rows": rows,
+            "best_val": min(best_val, row["val_loss"]) if row["val_loss"] != "" else best_val,
+            "torch_rng": torch.get_rng_state(),
+        },
+    )
+    _write_metrics(out / "metrics.csv", rows)
+    _plot_losses(out / "loss.png", rows)
+    if samples:
+        _save_samples(out / "samples" / f"epoch_{epoch:03d}.png", samples, cfg.samples)
