@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from tinct.color.gamut import ab_bins
+from tinct.losses import build_loss, parse_loss_spec
+
+
+def test_parse_loss_spec():
+    assert parse_loss_spec("l2") == {"l2": 1.0}
+    assert parse_loss_spec("l1=0.5, ssim=0.5") == {"l1": 0.5, "ssim": 0.5}
+    for bad, match in [("l3", "unknown term"), ("l1=x", "not a number"), ("l1=0", "no term"), ("l1=-1", "≥ 0")]:
+        with pytest.raises(ValueError, match=match):
+            parse_loss_spec(bad)
+
+
+def test_combined_loss_returns_weighted_parts():
+    torch.manual_seed(0)
+    raw = torch.rand(2, 2, 32, 32) * 2 - 1
+    target = torch.rand(2, 2, 32, 32) * 256 - 128
+    out = build_loss("l1=0.5,l2=0.25,ssim=2", "regression")(raw, target)
+    t = target / 128
+    assert torch.allclose(out["l1"], (raw - t).abs().mean())
+    assert torch.allclose(out["l2"], (raw - t).square().mean())
+    assert torch.allclose(out["loss"], 0.5 * out["l1"] + 0.25 * out["l2"] + 2 * out["ssim"])
+    perfect = build_loss("l1,ssim", "regression")(t, target)
+    assert perfect["loss"].abs() < 1e-5
+
+
+def test_regression_target_is_pooled_to_output_stride():
+    target = torch.full((1, 2, 64, 64), 64.0)
+    out = build_loss("l2", "regression")(torch.full((1, 2, 32, 32), 0.5), target)
+    assert out["loss"].item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_classification_loss_prefers_the_right_bin_and_is_rebalanced():
+    bins = ab_bins()
+    target = torch.zeros(1, 2, 4, 4)
+    target[:, 0] = 40.0
+    good = torch.zeros(1, len(bins), 4, 4)
+    good[:, torch.cdist(torch.tensor([[40.0, 0.0]]), bins).argmin()] = 10
+    loss = build_loss("ce", "classification", bins)
+    assert loss(good, target)["loss"] < loss(torch.zeros_like(good), target)["loss"]
+    heavy = build_loss("ce", "classification", bins, torch.full((len(bins),), 2.0))
+    assert torch.allclose(heavy(good, target)["loss"], 2 * loss(good, target)["loss"])
+    with pytest.raises(ValueError, match="classification head trains with 'ce'"):
+        build_loss("l2", "classification", bins)
+    with pytest.raises(ValueError, match="does not apply to a regression head"):
+        build_loss("ce", "regression")

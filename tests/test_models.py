@@ -1,0 +1,128 @@
+"""Every registered architecture: output shapes, gradients to every parameter, config handling."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from tinct.models import create_model, list_models
+from tinct.models.loading import load_model, save_model
+
+
+def small(name: str, **overrides):
+    if name == "unet":
+        overrides.setdefault("decoder_channels", (8, 8, 8, 8))
+    return create_model(name, **overrides)
+
+
+VARIANTS = [("seed", {})] + [
+    ("unet", dict(head=head, hints=hints, output_stride=stride))
+    for head in ("regression", "classification")
+    for hints in (False, True)
+    for stride in (2, 4)
+]
+
+
+def test_registry_lists_models():
+    assert {"seed", "unet"} <= set(list_models())
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        create_model("nope")
+
+
+@pytest.mark.parametrize("name,overrides", VARIANTS)
+def test_forward_shape_and_every_parameter_gets_a_gradient(name, overrides):
+    torch.manual_seed(0)
+    model = small(name, **overrides)
+    size = model.fixed_size or 64
+    L = torch.rand(2, 1, size, size) * 100
+    hints = torch.zeros(2, 3, size, size) if model.config.hints else None
+    if hints is not None:
+        hints[:, :, 10:12, 10:12] = torch.tensor([40.0, -20.0, 1.0]).view(1, 3, 1, 1)
+    raw = model(L, hints)
+    side = size // model.output_stride
+    channels = len(model.bins) if model.config.head == "classification" else 2
+    assert raw.shape == (2, channels, side, side)
+    if model.config.head == "regression":
+        assert raw.abs().max() <= 1
+    raw.float().square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    if model.config.hints:
+        # The hint branch starts at zero, so only its bias/weights see gradients through the mask.
+        missing = [n for n in missing if not n.startswith("hint_stem")]
+    assert not missing, f"parameters without gradient: {missing}"
+    ab = model.decode(raw, vividness=0.5)
+    assert ab.shape == (2, 2, side, side)
+
+
+def test_hint_branch_starts_neutral():
+    torch.manual_seed(0)
+    model = small("unet", hints=True, head="regression").eval()
+    L = torch.rand(1, 1, 64, 64) * 100
+    hints = torch.zeros(1, 3, 64, 64)
+    hints[0, :, 5:9, 5:9] = torch.tensor([60.0, 30.0, 1.0]).view(3, 1, 1)
+    assert torch.equal(model(L, hints), model(L, None))
+
+
+def test_seed_only_runs_at_128():
+    model = create_model("seed")
+    with pytest.raises(ValueError, match="only runs at 128x128"):
+        model(torch.zeros(1, 1, 64, 128))
+
+
+def test_unet_needs_multiple_of_32():
+    with pytest.raises(ValueError, match="multiples of 32"):
+        small("unet")(torch.zeros(1, 1, 48, 64))
+
+
+def test_unet_accepts_non_square_multiples_of_32():
+    raw = small("unet", head="regression").eval()(torch.zeros(1, 1, 96, 160))
+    assert raw.shape == (1, 2, 48, 80)
+
+
+def test_config_is_validated_and_frozen():
+    with pytest.raises(ValueError, match="head must be"):
+        create_model("unet", head="softmax")
+    with pytest.raises(ValueError, match="output_stride"):
+        create_model("unet", output_stride=8)
+    with pytest.raises(ValueError, match="vividness"):
+        create_model("unet", default_vividness=3.0)
+    config = small("unet").config
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.head = "regression"
+    assert dataclasses.replace(config, head="regression").head == "regression"
+
+
+def test_vividness_controls_saturation():
+    torch.manual_seed(0)
+    for head in ("classification", "regression"):
+        model = small("unet", head=head).eval()
+        raw = model(torch.rand(1, 1, 64, 64) * 100)
+        dull = model.decode(raw, 0.0).norm(dim=1).mean()
+        vivid = model.decode(raw, 1.0).norm(dim=1).mean()
+        assert vivid > dull, head
+
+
+@pytest.mark.parametrize("name,overrides", [("seed", {}), ("unet", dict(head="classification", hints=True))])
+def test_save_load_round_trip(tmp_path, name, overrides):
+    torch.manual_seed(0)
+    model = small(name, **overrides).eval()
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, epoch=3)
+    loaded, meta = load_model(path)
+    assert meta["model"] == name and meta["epoch"] == 3
+    assert loaded.config == model.config
+    size = model.fixed_size or 64
+    L = torch.rand(1, 1, size, size) * 100
+    assert torch.allclose(loaded(L), model(L))
+
+
+def test_load_refuses_bad_metadata(tmp_path):
+    from tinct.io.weights import WeightsError, save_weights
+
+    path = tmp_path / "x.safetensors"
+    save_weights(path, {"w": torch.zeros(2)}, {"format": "tinct-weights/1", "model": "unet", "config": {"head": "x"}})
+    with pytest.raises(WeightsError, match="invalid model config"):
+        load_model(path)
+    save_weights(path, {"w": torch.zeros(2)}, {"format": "tinct-weights/1", "model": "evil", "config": {}})
+    with pytest.raises(WeightsError, match="unknown architecture 'evil'"):
+        load_model(path)
