@@ -45,7 +45,10 @@ def test_rebalancing_favours_rare_colors():
 def test_annealed_mean_interpolates_mean_and_mode():
     bins = ab_bins()
     logits = torch.full((1, len(bins), 1, 1), -10.0)
-    red, gray = nearest_bin(torch.tensor([60.0, 50.0]).view(1, 2, 1, 1), bins).item(), nearest_bin(torch.zeros(1, 2, 1, 1), bins).item()
+    red, gray = (
+        nearest_bin(torch.tensor([60.0, 50.0]).view(1, 2, 1, 1), bins).item(),
+        nearest_bin(torch.zeros(1, 2, 1, 1), bins).item(),
+    )
     logits[0, gray], logits[0, red] = 1.0, 0.5
     mean = annealed_mean(logits, bins, 1.0)[0, :, 0, 0]
     mode = annealed_mean(logits, bins, 0.01)[0, :, 0, 0]
@@ -58,7 +61,9 @@ def test_annealed_mean_interpolates_mean_and_mode():
 def test_bin_colors_round_trip_in_gamut_at_some_lightness():
     bins = ab_bins()
     L = torch.linspace(5, 95, 19)
-    lab = torch.stack((L[:, None].expand(-1, len(bins)), bins[None, :, 0].expand(len(L), -1), bins[None, :, 1].expand(len(L), -1)))
+    lab = torch.stack(
+        (L[:, None].expand(-1, len(bins)), bins[None, :, 0].expand(len(L), -1), bins[None, :, 1].expand(len(L), -1))
+    )
     err = (rgb_to_lab(lab_to_rgb(lab)) - lab).abs().amax(dim=0).min(dim=0).values
     # Each cell holds some sRGB color; its centre is within one cell of one.
     assert err.max() < 15

@@ -63,10 +63,11 @@ def test_hint_branch_starts_neutral():
     assert torch.equal(model(L, hints), model(L, None))
 
 
-def test_seed_only_runs_at_128():
+def test_seed_only_runs_at_width_128():
     model = create_model("seed")
-    with pytest.raises(ValueError, match="only runs at 128x128"):
-        model(torch.zeros(1, 1, 64, 128))
+    with pytest.raises(ValueError, match="only runs at width 128"):
+        model(torch.zeros(1, 1, 128, 64))
+    assert model(torch.zeros(1, 1, 8, 128)).shape == (1, 2, 8, 128)
 
 
 def test_unet_needs_multiple_of_32():

@@ -37,9 +37,7 @@ def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
 
 def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
     """sRGB transfer curve: linear [0, 1] -> gamma-encoded [0, 1] (input assumed ≥ 0)."""
-    return torch.where(
-        linear > 0.0031308, 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, linear * 12.92
-    )
+    return torch.where(linear > 0.0031308, 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, linear * 12.92)
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:

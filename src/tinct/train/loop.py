@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from tinct.color.gamut import nearest_bin, rebalancing_weights
@@ -208,11 +208,15 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
 
     groups = _param_groups(model, cfg)
     optimizer = torch.optim.AdamW(
-        [{"params": g["params"], "lr": cfg.lr * g["lr_scale"]} for g in groups], lr=cfg.lr, weight_decay=cfg.weight_decay
+        [{"params": g["params"], "lr": cfg.lr * g["lr_scale"]} for g in groups],
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
     )
     lr_scales = [g["lr_scale"] for g in groups]
 
-    sampler = DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed) if info.enabled else None
+    sampler = (
+        DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed) if info.enabled else None
+    )
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
 
@@ -234,21 +238,31 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         cfg.save(out / "config.json")
         if train_set.skipped_unreadable:
-            print(f"skipped {len(train_set.skipped_unreadable)} unreadable file(s):", *train_set.skipped_unreadable, sep="\n  ")
+            print(
+                f"skipped {len(train_set.skipped_unreadable)} unreadable file(s):",
+                *train_set.skipped_unreadable,
+                sep="\n  ",
+            )
     dist.barrier(info)
 
     ddp_model = nn.parallel.DistributedDataParallel(model) if info.enabled else model
-    val_loader = DataLoader(val_set, batch_size=max(1, micro_batch), shuffle=False, num_workers=cfg.workers) if val_set else None
+    val_loader = (
+        DataLoader(val_set, batch_size=max(1, micro_batch), shuffle=False, num_workers=cfg.workers) if val_set else None
+    )
 
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         train_set.set_epoch(epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
-            loader = DataLoader(train_set, batch_size=micro_batch, sampler=sampler, num_workers=cfg.workers, drop_last=False)
+            loader = DataLoader(
+                train_set, batch_size=micro_batch, sampler=sampler, num_workers=cfg.workers, drop_last=False
+            )
         else:
             order = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-            loader = DataLoader(train_set, batch_size=micro_batch, shuffle=True, generator=order, num_workers=cfg.workers)
+            loader = DataLoader(
+                train_set, batch_size=micro_batch, shuffle=True, generator=order, num_workers=cfg.workers
+            )
         hint_rng = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 104729 + info.rank)
         frozen = epoch < cfg.freeze_encoder_epochs
         model.train()
@@ -272,7 +286,9 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
             total += float(parts["loss"].detach()) * len(L)
             count += len(L)
             if i % cfg.log_every == 0:
-                bar.set_postfix(loss=f"{total / count:.4f}", img_s=f"{count * info.world_size / (time.time() - t0):.1f}")
+                bar.set_postfix(
+                    loss=f"{total / count:.4f}", img_s=f"{count * info.world_size / (time.time() - t0):.1f}"
+                )
         bar.close()
         train_loss = float(dist.all_reduce_mean(torch.tensor(total / max(count, 1)), info))
         row = {

@@ -1,0 +1,38 @@
+"""Shared fixtures: small synthetic photo folders made on the fly (no committed binaries)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def synthetic_photo(seed: int, width: int = 96, height: int = 80) -> np.ndarray:
+    """A colorful (H, W, 3) uint8 image: smooth color ramps plus a few blocks of flat color."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    rgb = np.stack([0.5 + 0.4 * np.sin(4 * x + 3 * y * (c + 1) + phase[c]) for c in range(3)], axis=-1)
+    for _ in range(3):
+        x0, y0 = rng.integers(0, width // 2), rng.integers(0, height // 2)
+        rgb[y0 : y0 + height // 4, x0 : x0 + width // 4] = rng.uniform(0.1, 0.9, 3)
+    return (rgb * 255).round().astype(np.uint8)
+
+
+def write_photos(folder: Path, count: int, size=(96, 80), suffix=".png") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"photo_{i}{suffix}"
+        Image.fromarray(synthetic_photo(i, *size)).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def photo_folder(tmp_path) -> Path:
+    """Four synthetic color photos in tmp_path/photos, one of them in a subfolder."""
+    folder = tmp_path / "photos"
+    write_photos(folder, 3)
+    write_photos(folder / "sub", 1)
+    return folder

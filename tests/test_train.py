@@ -1,0 +1,155 @@
+"""The training loop: learning happens, the run folder is complete, and resume is exact."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from tinct.cli import main
+from tinct.color.lab import rgb_to_lab
+from tinct.io.weights import load_weights
+from tinct.losses import build_loss
+from tinct.models import create_model
+from tinct.models.loading import load_model
+from tinct.train import TrainConfig, fit, load_config
+from tinct.train import loop as fit_module
+from tinct.train.checkpoint import load_resume_state
+
+from .conftest import write_photos
+
+TINY_UNET = {"decoder_channels": [8, 8, 8, 8], "head": "classification", "output_stride": 4, "hints": True}
+
+
+def read_rows(run):
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_seed_loss_falls_by_half_on_two_images():
+    """Two synthetic strips whose color is a function of lightness (blue dark, orange light)."""
+    torch.manual_seed(0)
+    ramp = torch.linspace(0, 1, 128).expand(16, 128)
+    blue, orange = torch.tensor([30.0, 60, 170]).view(3, 1, 1), torch.tensor([250.0, 170, 40]).view(3, 1, 1)
+    rgb = torch.stack([(blue * (1 - r) + orange * r) / 255 for r in (ramp, ramp.flip(-1))])
+    lab = rgb_to_lab(rgb)
+    L, ab = lab[:, :1], lab[:, 1:]
+    model = create_model("seed")
+    loss_fn = build_loss("l2", "regression")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(40):
+        loss = loss_fn(model(L), ab)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] <= 0.5 * losses[0], losses
+
+
+def test_run_folder_and_exact_resume(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    write_photos(data, 6, size=(80, 72))
+    common = dict(
+        data=str(data),
+        val=str(data),
+        model="unet",
+        model_args=TINY_UNET,
+        size=64,
+        batch_size=4,
+        lr=1e-3,
+        schedule="cosine",
+        freeze_encoder_epochs=1,
+        encoder_lr_scale=0.1,
+    )
+    straight = fit(TrainConfig(**common, epochs=3, out=str(tmp_path / "straight")))
+    for name in (
+        "config.json",
+        "metrics.csv",
+        "loss.png",
+        "samples/epoch_003.png",
+        "checkpoints/last.safetensors",
+        "checkpoints/best.safetensors",
+        "checkpoints/last.resume.pt",
+    ):
+        assert (straight / name).is_file(), name
+    assert json.loads((straight / "config.json").read_text())["epochs"] == 3
+    rows = read_rows(straight)
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"] and all(r["val_psnr"] for r in rows)
+    _, meta = load_weights(straight / "checkpoints/last.safetensors")
+    assert meta["model"] == "unet" and meta["config"]["hints"] is True and meta["epoch"] == 3
+    assert load_resume_state(straight / "checkpoints/last.resume.pt")["epoch"] == 3
+
+    # The same run, interrupted after epoch 1 and resumed, ends with identical weights.
+    split = tmp_path / "split"
+    write_epoch = fit_module._write_epoch
+
+    def write_then_crash(*args, **kwargs):
+        write_epoch(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "_write_epoch", write_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        fit(TrainConfig(**common, epochs=3, out=str(split)))
+    monkeypatch.setattr(fit_module, "_write_epoch", write_epoch)
+    assert [r["epoch"] for r in read_rows(split)] == ["1"]
+    fit(TrainConfig(**common, epochs=3, out=str(split), resume=True))
+    a, _ = load_model(straight / "checkpoints/last.safetensors")
+    b, _ = load_model(split / "checkpoints/last.safetensors")
+    for (name, ta), tb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.allclose(ta, tb, atol=1e-6), name
+    assert [r["epoch"] for r in read_rows(split)] == ["1", "2", "3"]
+
+
+def test_refuses_to_clobber_a_run_and_resume_needs_one(tmp_path):
+    data = tmp_path / "data"
+    write_photos(data, 2, size=(64, 64))
+    cfg = dict(
+        data=str(data), model="unet", model_args=TINY_UNET, size=64, epochs=1, batch_size=2, out=str(tmp_path / "r")
+    )
+    with pytest.raises(ValueError, match="does not exist"):
+        fit(TrainConfig(**cfg, resume=True))
+    fit(TrainConfig(**cfg))
+    with pytest.raises(ValueError, match="already holds a run"):
+        fit(TrainConfig(**cfg))
+
+
+def test_cli_train_with_config_and_overrides(tmp_path, capsys):
+    data = tmp_path / "data"
+    write_photos(data, 2, size=(64, 64))
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        f'data = "{data}"\nmodel = "unet"\nmodel_args = {{ decoder_channels = [8, 8, 8, 8] }}\nsize = 64\nepochs = 5\n'
+    )
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(recipe),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "2",
+                "--head",
+                "regression",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["epochs"] == 1 and saved["model_args"]["head"] == "regression"
+    assert main(["train", str(data), "--model", "seed", "--size", "100", "--out", str(tmp_path / "bad")]) == 2
+    assert "only runs at width 128" in capsys.readouterr().err
+
+
+def test_config_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochz = 3\n")
+    with pytest.raises(ValueError, match="bad.toml: unknown field"):
+        load_config(bad)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="linear")
