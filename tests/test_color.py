@@ -25,9 +25,7 @@ def _to_hwc(tensor: torch.Tensor) -> np.ndarray:
 
 def _random_lab(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Lab values over the whole nominal range, so many are outside the sRGB gamut."""
-    return np.stack(
-        [rng.uniform(0, 100, shape), rng.uniform(-128, 127, shape), rng.uniform(-128, 127, shape)], axis=-1
-    )
+    return np.stack([rng.uniform(0, 100, shape), rng.uniform(-128, 127, shape), rng.uniform(-128, 127, shape)], axis=-1)
 
 
 def _sk_lab2rgb(lab: np.ndarray) -> np.ndarray:
@@ -74,9 +72,7 @@ def test_matches_skimage_on_real_photos():
         lab = rgb_to_lab(_to_chw(rgb))
         ref_lab = rgb2lab(rgb)
         np.testing.assert_allclose(_to_hwc(lab), ref_lab, rtol=0, atol=1e-3)
-        np.testing.assert_allclose(
-            _to_hwc(lab_to_rgb(_to_chw(ref_lab))), _sk_lab2rgb(ref_lab), rtol=0, atol=1e-3
-        )
+        np.testing.assert_allclose(_to_hwc(lab_to_rgb(_to_chw(ref_lab))), _sk_lab2rgb(ref_lab), rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -38,9 +38,7 @@ from tinct.io import (
 def _gradient(h: int = 24, w: int = 32) -> np.ndarray:
     """Smooth (H, W, 3) uint8 test picture: compresses well and survives lossy codecs."""
     y, x = np.mgrid[0:h, 0:w]
-    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (w + h - 2)], -1).astype(
-        np.uint8
-    )
+    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (w + h - 2)], -1).astype(np.uint8)
 
 
 def _save(tmp_path: Path, name: str, img: Image.Image, **kwargs) -> Path:

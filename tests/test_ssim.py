@@ -51,9 +51,7 @@ def test_other_window_and_data_range_match_skimage():
     a, b = _pair("structured", 3, 20, 26, seed=1)
     a255, b255 = a * 255, b * 255
     ref = _sk_ssim(a255, b255, data_range=255.0, sigma=0.8, win_size=7)  # 2*int(3.5*0.8+0.5)+1 = 7 taps
-    out = ssim(
-        torch.from_numpy(a255)[None], torch.from_numpy(b255)[None], data_range=255.0, window_size=7, sigma=0.8
-    )
+    out = ssim(torch.from_numpy(a255)[None], torch.from_numpy(b255)[None], data_range=255.0, window_size=7, sigma=0.8)
     assert out.item() == pytest.approx(ref, abs=1e-3)
 
 

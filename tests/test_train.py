@@ -62,7 +62,7 @@ def test_run_folder_and_exact_resume(tmp_path, monkeypatch):
         freeze_encoder_epochs=1,
         encoder_lr_scale=0.1,
     )
-    straight = fit(TrainConfig(**common, epochs=3, out=str(tmp_path / "straight")))
+    straight = fit(TrainConfig(**common, epochs=3, out=str(tmp_path / "straight"))).out
     for name in (
         "config.json",
         "metrics.csv",

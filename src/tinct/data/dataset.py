@@ -18,6 +18,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from tinct.color.lab import rgb_to_lab
+from tinct.data.hints import simulate_hints
 from tinct.data.transforms import center_crop_box, random_resized_crop_box
 from tinct.io.images import ImageReadError, is_grayscale, list_images, read_image
 
@@ -48,6 +49,8 @@ class ColorDataset(Dataset):
         skip_gray: drop photos without chroma (they teach nothing); defaults to `train`.
         cache_side: decoded photos are kept in memory, downscaled so the shorter side is at most
             this many pixels (default 2·S), so later epochs skip JPEG decoding. 0 disables caching.
+        hints: also yield simulated user hints (3, S, S) per item (see `tinct.data.hints`); they
+            depend only on (seed, epoch, index), never on batch size or the number of processes.
     """
 
     def __init__(
@@ -58,11 +61,13 @@ class ColorDataset(Dataset):
         seed: int = 0,
         skip_gray: bool | None = None,
         cache_side: int | None = None,
+        hints: bool = False,
     ) -> None:
         self.size = size
         self.train = train
         self.seed = seed
         self.epoch = 0
+        self.hints = hints
         self.cache_side = 2 * size if cache_side is None else cache_side
         skip_gray = train if skip_gray is None else skip_gray
         paths = list(source) if isinstance(source, (list, tuple)) else list_images(source)
@@ -109,7 +114,8 @@ class ColorDataset(Dataset):
         cached = self._cache[index]
         return cached if cached is not None else self._shrink(read_image(self.paths[index]))
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        """(L* (1, S, S), a*b* (2, S, S)), plus hints (3, S, S) if the dataset was made with hints."""
         image = Image.fromarray(self.rgb(index))
         if self.train:
             rng = random.Random(hash((self.seed, self.epoch, index)))
@@ -122,4 +128,7 @@ class ColorDataset(Dataset):
         if flip:
             rgb = rgb.flip(-1)
         lab = rgb_to_lab(rgb)
-        return lab[:1], lab[1:]
+        if not self.hints:
+            return lab[:1], lab[1:]
+        generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, index, "hints")) % 2**63)
+        return lab[:1], lab[1:], simulate_hints(lab[None, 1:], generator)[0]

@@ -203,9 +203,7 @@ def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
             from PIL import ImageCms
 
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            converted = ImageCms.profileToProfile(
-                img, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
-            )
+            converted = ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
             if converted is not None:
                 return converted
         except Exception:
@@ -300,9 +298,7 @@ def read_image(
     except Exception as exc:
         raise ImageReadError(path, _reason(exc, stage)) from exc
     if animated:
-        warnings.warn(
-            f"{_display(path)}: animated or multi-page image, using the first frame only", stacklevel=2
-        )
+        warnings.warn(f"{_display(path)}: animated or multi-page image, using the first frame only", stacklevel=2)
     # np.asarray on a PIL image can be read-only; callers expect to own a writable array.
     return rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.array(rgb, order="C")
 

@@ -140,9 +140,7 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
                 "not a safetensors file: it looks like a pickled PyTorch checkpoint; release weights "
                 "must be .safetensors (load resume checkpoints with load_torch_checkpoint)",
             ) from exc
-        raise _error(
-            path, f"not a safetensors file ({type(exc).__name__}: {_one_line(str(exc), 200)})"
-        ) from exc
+        raise _error(path, f"not a safetensors file ({type(exc).__name__}: {_one_line(str(exc), 200)})") from exc
     text = raw_meta.get(METADATA_KEY)
     if text is None:
         return state_dict, {}
@@ -186,9 +184,7 @@ def load_torch_checkpoint(path: str | os.PathLike, *, safe_globals: Sequence[Any
         reason = _one_line(detail.group(1) if detail else text, 200)
         raise _error(path, f"cannot load checkpoint (corrupt or not a PyTorch checkpoint: {reason})") from exc
     except Exception as exc:
-        raise _error(
-            path, f"cannot load checkpoint ({type(exc).__name__}: {_one_line(str(exc), 200)})"
-        ) from exc
+        raise _error(path, f"cannot load checkpoint ({type(exc).__name__}: {_one_line(str(exc), 200)})") from exc
 
 
 def _shape(shape: Iterable[int]) -> str:

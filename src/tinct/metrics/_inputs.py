@@ -24,11 +24,7 @@ def to_rgb_tensor(image: torch.Tensor | np.ndarray) -> torch.Tensor:
     """
     if isinstance(image, np.ndarray):
         if image.ndim < 3 or image.shape[-1] != 3:
-            hint = (
-                " (numpy images are channel-last: (H, W, 3))"
-                if image.ndim >= 3 and image.shape[-3] == 3
-                else ""
-            )
+            hint = " (numpy images are channel-last: (H, W, 3))" if image.ndim >= 3 and image.shape[-3] == 3 else ""
             raise ValueError(f"expected a (*, H, W, 3) RGB array, got shape {image.shape}{hint}")
         scale = _INT_SCALE.get(image.dtype.type)
         if scale is not None:

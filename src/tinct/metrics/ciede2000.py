@@ -58,9 +58,7 @@ def ciede2000(
     chromatic = cc != 0
     h_diff = h2p - h1p
     # Hue difference along the shorter arc; undefined (0) when either color is achromatic.
-    dh = torch.where(
-        h_diff > math.pi, h_diff - two_pi, torch.where(h_diff < -math.pi, h_diff + two_pi, h_diff)
-    )
+    dh = torch.where(h_diff > math.pi, h_diff - two_pi, torch.where(h_diff < -math.pi, h_diff + two_pi, h_diff))
     dh = torch.where(chromatic, dh, torch.zeros_like(dh))
     dH = 2 * torch.sqrt(cc) * torch.sin(dh / 2)
 

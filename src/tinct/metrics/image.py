@@ -55,9 +55,7 @@ def ssim_rgb(pred, target) -> torch.Tensor:
     """
     p, t = rgb_pair(pred, target)
     batch_shape = p.shape[:-3]
-    values = ssim(
-        p.reshape(-1, *p.shape[-3:]), t.reshape(-1, *t.shape[-3:]), data_range=1.0, reduction="none"
-    )
+    values = ssim(p.reshape(-1, *p.shape[-3:]), t.reshape(-1, *t.shape[-3:]), data_range=1.0, reduction="none")
     return values.reshape(batch_shape)
 
 

@@ -105,8 +105,6 @@ def ssim(
 
     c1 = (K1 * data_range) ** 2
     c2 = (K2 * data_range) ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / (
-        (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    )
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
     per_image = s.mean(dim=(1, 2, 3))
     return per_image if reduction == "none" else per_image.mean()

@@ -23,6 +23,7 @@ class TrainConfig:
     batch_size: int = 4  #: global batch (split across torchrun processes)
     grad_accum: int = 1  #: optimizer step every N batches
     lr: float = 1e-4
+    optimizer: str = "adamw"  #: "adamw" (Adam when weight_decay is 0) or "sgd" (momentum 0.9)
     encoder_lr_scale: float = 1.0  #: the pretrained encoder learns at lr × this
     freeze_encoder_epochs: int = 0  #: keep the encoder fixed (and its BN statistics) this long
     weight_decay: float = 0.0
@@ -36,6 +37,9 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0  #: data-loader worker processes
     threads: int | None = None  #: torch CPU threads (default: torch's choice)
+    ema: float = 0.0  #: decay of an exponential moving average of weights (e.g. 0.999); 0 = off
+    amp: str = "auto"  #: mixed precision on CUDA: auto (bf16 if supported, else fp16), bf16, fp16, off
+    compile: bool = False  #: torch.compile the model for training
     samples: int = 4  #: validation photos drawn into samples/epoch_NNN.png
     log_every: int = 10  #: progress-bar refresh, in steps
 
@@ -47,6 +51,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            raise ValueError(f"amp must be auto, bf16, fp16 or off, got {self.amp!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 

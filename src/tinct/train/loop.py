@@ -8,7 +8,9 @@ with the same data order, crops and hints as an uninterrupted run (all randomnes
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import io
 import logging
 import math
@@ -24,7 +26,6 @@ from tqdm import tqdm
 from tinct.color.gamut import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
-from tinct.data.hints import simulate_hints
 from tinct.io.images import atomic_write_bytes
 from tinct.losses import build_loss
 from tinct.models import create_model
@@ -39,17 +40,17 @@ log = logging.getLogger(__name__)
 METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_psnr", "seconds")
 
 
-def _datasets(cfg: TrainConfig, size: int) -> tuple[ColorDataset, ColorDataset | None]:
+def _datasets(cfg: TrainConfig, size: int, hints: bool) -> tuple[ColorDataset, ColorDataset | None]:
     source = read_file_list(cfg.file_list) if cfg.file_list else cfg.data
     if not source:
         raise ValueError("no training data: give a folder or --file-list")
-    train = ColorDataset(source, size, train=True, seed=cfg.seed)
+    train = ColorDataset(source, size, train=True, seed=cfg.seed, hints=hints)
     val = ColorDataset(cfg.val, size, train=False, seed=cfg.seed, skip_gray=True) if cfg.val else None
     if val is None and cfg.val_fraction > 0:
         n_val = max(1, round(len(train) * cfg.val_fraction))
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed)).tolist()
         held_out = ColorDataset([train.paths[i] for i in order[:n_val]], size, train=False, skip_gray=True)
-        train = ColorDataset([train.paths[i] for i in order[n_val:]], size, train=True, seed=cfg.seed)
+        train = ColorDataset([train.paths[i] for i in order[n_val:]], size, train=True, seed=cfg.seed, hints=hints)
         val = held_out
     return train, val
 
@@ -67,6 +68,31 @@ def class_counts(dataset: ColorDataset, bins: torch.Tensor, side: int = 64) -> t
         idx = nearest_bin(rgb_to_lab(rgb)[None, 1:], bins)
         counts += torch.bincount(idx.flatten(), minlength=len(bins)).double()
     return counts
+
+
+def _make_ema(model: ColorizationModel, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of the weights (and BN statistics), updated every optimizer step."""
+    if not 0 < decay < 1:
+        raise ValueError(f"--ema: decay must be in (0, 1), got {decay}")
+    return torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True
+    )
+
+
+def _eval_model(model: ColorizationModel, ema) -> ColorizationModel:
+    return ema.module if ema is not None else model
+
+
+def _mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
+    """Autocast dtype and grad scaler: bf16 on CUDA where supported, fp16 + scaler otherwise; off on CPU/MPS
+    (CPU autocast is slower than float32 for these convolutions)."""
+    if cfg.amp == "off" or device.type != "cuda":
+        if cfg.amp in ("bf16", "fp16") and device.type != "cuda":
+            raise ValueError(f"--amp {cfg.amp} needs a CUDA device")
+        return None, None
+    if cfg.amp == "bf16" or (cfg.amp == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16, None
+    return torch.float16, torch.amp.GradScaler("cuda")
 
 
 def _lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
@@ -100,16 +126,12 @@ def _set_encoder_frozen(model: ColorizationModel, frozen: bool) -> None:
         encoder.eval()  # keep ImageNet batch-norm statistics while the decoder settles
 
 
-def _hints_for(model: ColorizationModel, ab: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
-    return simulate_hints(ab, generator) if model.config.hints else None
-
-
 @torch.no_grad()
 def _validate(model, loss_fn, loader, device) -> tuple[float, float, list[torch.Tensor]]:
     """Mean val loss, mean PSNR (dB, RGB at the crop size) and the first batch's RGB predictions."""
     model.eval()
     losses, psnrs, first = [], [], []
-    for L, ab in loader:
+    for L, ab, *_ in loader:
         L, ab = L.to(device), ab.to(device)
         raw = model(L, torch.zeros(L.shape[0], 3, *L.shape[-2:], device=device) if model.config.hints else None)
         losses.append(float(loss_fn(raw, ab)["loss"]) * len(L))
@@ -167,8 +189,14 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
     atomic_write_bytes(path, text.getvalue().encode())
 
 
-def fit(cfg: TrainConfig) -> Path:
-    """Train a model as `cfg` says; returns the run folder. See the module docstring."""
+@dataclasses.dataclass
+class FitResult:
+    out: Path  #: the run folder
+    model: ColorizationModel  #: the trained model (the EMA weights if --ema), unwrapped from DDP
+
+
+def fit(cfg: TrainConfig) -> FitResult:
+    """Train a model as `cfg` says. See the module docstring."""
     info = dist.init_distributed()
     try:
         return _fit(cfg, info)
@@ -176,7 +204,7 @@ def fit(cfg: TrainConfig) -> Path:
         dist.cleanup(info)
 
 
-def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
+def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = dist.pick_device(cfg.device, info.local_rank)
@@ -197,7 +225,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
     model = create_model(cfg.model, **cfg.model_args)
     size = cfg.size or model.default_size
     model.check_size(size, size)
-    train_set, val_set = _datasets(cfg, size)
+    train_set, val_set = _datasets(cfg, size, model.config.hints)
 
     loss_spec = cfg.loss or ("ce" if model.config.head == "classification" else "l2")
     class_weights = None
@@ -207,16 +235,18 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
     model.to(device)
 
     groups = _param_groups(model, cfg)
-    optimizer = torch.optim.AdamW(
-        [{"params": g["params"], "lr": cfg.lr * g["lr_scale"]} for g in groups],
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-    )
+    param_groups = [{"params": g["params"], "lr": cfg.lr * g["lr_scale"]} for g in groups]
+    if cfg.optimizer == "sgd":
+        optimizer = torch.optim.SGD(param_groups, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr_scales = [g["lr_scale"] for g in groups]
 
-    sampler = (
-        DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed) if info.enabled else None
-    )
+    # Every process count uses DistributedSampler's seeded permutation, so a global batch holds the
+    # same photos with 1 or N processes and a resume may change the number of processes.
+    sampler = DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed)
+    ema = _make_ema(model, cfg.ema) if cfg.ema else None
+    autocast_dtype, scaler = _mixed_precision(cfg, device)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
 
@@ -231,6 +261,10 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
         rows = list(state["rows"])
         best_val = float(state["best_val"])
         torch.set_rng_state(state["torch_rng"])
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         if start_epoch >= cfg.epochs:
             log.info("run already finished %d epoch(s)", start_epoch)
     if info.is_main:
@@ -245,7 +279,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
             )
     dist.barrier(info)
 
-    ddp_model = nn.parallel.DistributedDataParallel(model) if info.enabled else model
+    forward_model, ddp, wrapped_frozen = model, None, None
     val_loader = (
         DataLoader(val_set, batch_size=max(1, micro_batch), shuffle=False, num_workers=cfg.workers) if val_set else None
     )
@@ -253,36 +287,47 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         train_set.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-            loader = DataLoader(
-                train_set, batch_size=micro_batch, sampler=sampler, num_workers=cfg.workers, drop_last=False
-            )
-        else:
-            order = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-            loader = DataLoader(
-                train_set, batch_size=micro_batch, shuffle=True, generator=order, num_workers=cfg.workers
-            )
-        hint_rng = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 104729 + info.rank)
+        sampler.set_epoch(epoch)
+        loader = DataLoader(train_set, batch_size=micro_batch, sampler=sampler, num_workers=cfg.workers)
         frozen = epoch < cfg.freeze_encoder_epochs
         model.train()
         _set_encoder_frozen(model, frozen)
+        if frozen != wrapped_frozen:
+            # DDP registers gradient hooks for the parameters that require grad when it is built,
+            # so it is rebuilt whenever freezing changes that set.
+            ddp = nn.parallel.DistributedDataParallel(model) if info.enabled else None
+            forward_model = ddp if ddp is not None else model
+            if cfg.compile:
+                forward_model = torch.compile(forward_model)
+            wrapped_frozen = frozen
         total, count = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not info.is_main, leave=False, unit="batch")
         optimizer.zero_grad(set_to_none=True)
-        for i, (L, ab) in enumerate(bar):
+        for i, (L, ab, *maybe_hints) in enumerate(bar):
             step = epoch * steps_per_epoch + i // cfg.grad_accum
             L, ab = L.to(device, non_blocking=True), ab.to(device, non_blocking=True)
-            hints = _hints_for(model, ab, hint_rng)
-            raw = ddp_model(L, hints.to(device) if hints is not None else None)
-            parts = loss_fn(raw, ab)
-            (parts["loss"] / cfg.grad_accum).backward()
-            if (i + 1) % cfg.grad_accum == 0 or i + 1 == len(loader):
+            hints = maybe_hints[0].to(device, non_blocking=True) if maybe_hints else None
+            last_micro_step = (i + 1) % cfg.grad_accum == 0 or i + 1 == len(loader)
+            # Under DDP, gradients are only all-reduced on the micro-batch that ends an accumulation.
+            sync = ddp.no_sync() if ddp is not None and not last_micro_step else contextlib.nullcontext()
+            with sync:
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    raw = forward_model(L, hints)
+                parts = loss_fn(raw.float(), ab)
+                scaled = parts["loss"] / cfg.grad_accum
+                (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            if last_micro_step:
                 factor = _lr_factor(cfg, step, total_steps)
                 for group, scale in zip(optimizer.param_groups, lr_scales, strict=True):
                     group["lr"] = cfg.lr * scale * factor
-                optimizer.step()
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+                if ema is not None:
+                    ema.update_parameters(model)
             total += float(parts["loss"].detach()) * len(L)
             count += len(L)
             if i % cfg.log_every == 0:
@@ -301,13 +346,13 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
         }
         samples = None
         if val_loader is not None and info.is_main:
-            val_loss, val_psnr, samples = _validate(model, loss_fn, val_loader, device)
+            val_loss, val_psnr, samples = _validate(_eval_model(model, ema), loss_fn, val_loader, device)
             row.update(val_loss=round(val_loss, 6), val_psnr=round(val_psnr, 3))
         row["seconds"] = round(time.time() - t0, 1)
         rows.append(row)
         dist.barrier(info)
         if info.is_main:
-            _write_epoch(out, model, optimizer, cfg, epoch + 1, rows, row, samples, best_val)
+            _write_epoch(out, model, ema, scaler, optimizer, cfg, epoch + 1, rows, row, samples, best_val)
             if row["val_loss"] != "" and row["val_loss"] < best_val:
                 best_val = row["val_loss"]
             msg = f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}"
@@ -315,15 +360,17 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> Path:
                 msg += f", val loss {row['val_loss']:.4f}, val PSNR {row['val_psnr']:.2f} dB"
             print(f"{msg} ({row['seconds']:.0f} s)", flush=True)
         dist.barrier(info)
-    return out
+    return FitResult(out, _eval_model(model, ema))
 
 
-def _write_epoch(out, model, optimizer, cfg, epoch, rows, row, samples, best_val) -> None:
+def _write_epoch(out, model, ema, scaler, optimizer, cfg, epoch, rows, row, samples, best_val) -> None:
+    """Write the epoch's weights (the EMA ones if enabled), resume state, metrics, plot and samples."""
     ckpt = out / "checkpoints"
     extra = {"epoch": epoch, "train_config": cfg.to_dict(), "val_loss": row["val_loss"], "val_psnr": row["val_psnr"]}
-    save_model(ckpt / "last.safetensors", model, **extra)
+    release = _eval_model(model, ema)
+    save_model(ckpt / "last.safetensors", release, **extra)
     if row["val_loss"] != "" and row["val_loss"] < best_val:
-        save_model(ckpt / "best.safetensors", model, **extra)
+        save_model(ckpt / "best.safetensors", release, **extra)
     # The resume file is written last: if it exists, everything it refers to is complete.
     save_resume_state(
         ckpt / "last.resume.pt",
@@ -334,6 +381,8 @@ def _write_epoch(out, model, optimizer, cfg, epoch, rows, row, samples, best_val
             "rows": rows,
             "best_val": min(best_val, row["val_loss"]) if row["val_loss"] != "" else best_val,
             "torch_rng": torch.get_rng_state(),
+            **({"ema": ema.state_dict()} if ema is not None else {}),
+            **({"scaler": scaler.state_dict()} if scaler is not None else {}),
         },
     )
     _write_metrics(out / "metrics.csv", rows)

@@ -1,0 +1,120 @@
+"""User color hints: parse them, check them, and rasterise them into a model's hint input."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from tinct.color.lab import rgb_to_lab
+
+#: One validated hint: column x and row y in input-image pixels (0-based), and an sRGB color 0..255.
+Hint = tuple[float, float, tuple[int, int, int]]
+
+_HEX = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
+
+
+def parse_color(value: Any) -> tuple[int, int, int]:
+    """``"#rrggbb"``, ``"#rgb"`` (``#`` optional) or an ``(r, g, b)`` sequence of ints 0..255 → (r, g, b)."""
+    if isinstance(value, str):
+        match = _HEX.fullmatch(value.strip())
+        if not match:
+            raise ValueError(f"hint color must look like '#rrggbb', got {value!r}")
+        digits = match.group(1)
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+    if isinstance(value, Sequence) and len(value) == 3:
+        try:
+            channels = tuple(int(c) for c in value)
+        except (TypeError, ValueError):
+            channels = ()
+        if len(channels) == 3 and all(c == v and 0 <= c <= 255 for c, v in zip(channels, value, strict=True)):
+            return channels  # type: ignore[return-value]
+    raise ValueError(f"hint color must be '#rrggbb' or three integers 0..255, got {value!r}")
+
+
+def parse_hints(hints: Sequence[Any], width: int, height: int) -> list[Hint]:
+    """Validate user hints against an image of ``width`` × ``height`` pixels.
+
+    Args:
+        hints: each either ``(x, y, color)`` or a mapping ``{"x": ..., "y": ..., "color": ...}``;
+            x is the column and y the row in input-image pixels, 0 ≤ x < width and
+            0 ≤ y < height; color as accepted by :func:`parse_color`.
+
+    Returns:
+        ``[(x, y, (r, g, b)), ...]`` in the same order.
+
+    Raises:
+        ValueError: a malformed hint or one outside the image; the message names its index.
+    """
+    parsed: list[Hint] = []
+    for i, hint in enumerate(hints):
+        try:
+            if isinstance(hint, Mapping):
+                missing = [k for k in ("x", "y", "color") if k not in hint]
+                if missing:
+                    raise ValueError(f"missing key(s) {', '.join(missing)}")
+                x, y, color = hint["x"], hint["y"], hint["color"]
+            elif isinstance(hint, Sequence) and not isinstance(hint, str) and len(hint) == 3:
+                x, y, color = hint
+            else:
+                raise ValueError("expected (x, y, color) or {'x', 'y', 'color'}")
+            try:
+                x, y = float(x), float(y)
+            except (TypeError, ValueError):
+                raise ValueError(f"x and y must be numbers, got {x!r}, {y!r}") from None
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError(f"x and y must be finite, got {x}, {y}")
+            if not (0 <= x < width and 0 <= y < height):
+                raise ValueError(
+                    f"position (x={x:g}, y={y:g}) is outside the {width}x{height} image "
+                    f"(need 0 <= x < {width}, 0 <= y < {height})"
+                )
+            parsed.append((x, y, parse_color(color)))
+        except ValueError as err:
+            raise ValueError(f"hint {i}: {err}") from None
+    return parsed
+
+
+def hints_to_tensor(
+    hints: Sequence[Hint],
+    image_size: tuple[int, int],
+    work_size: tuple[int, int],
+    patch: int = 1,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Rasterise validated hints at the model's working resolution.
+
+    Args:
+        hints: from :func:`parse_hints`, positions in input-image pixels.
+        image_size: ``(H, W)`` of the input image.
+        work_size: ``(h, w)`` the model runs at (the image is resized, possibly squashed, to it).
+        patch: side of the square each hint paints, in working-resolution pixels.
+
+    Returns:
+        (1, 3, h, w): hint a*, b* (a*b* units) and a 0/1 mask, zero where there is no hint (the
+        layout the models are trained with, see ``tinct.data.hints.simulate_hints``). Where
+        hints overlap, the later one wins.
+    """
+    (H, W), (h, w) = image_size, work_size
+    out = torch.zeros(1, 3, h, w, dtype=dtype, device=device)
+    if not hints:
+        return out
+    colors = torch.tensor([c for _, _, c in hints], dtype=torch.float64).T.reshape(3, 1, -1) / 255.0
+    ab = rgb_to_lab(colors)[1:, 0].T.to(dtype)  # (K, 2)
+    half = (patch - 1) // 2
+    for (x, y, _), (a, b) in zip(hints, ab, strict=True):
+        # The working pixel whose footprint contains the input pixel's centre.
+        cx = min(w - 1, int((math.floor(x) + 0.5) * w / W))
+        cy = min(h - 1, int((math.floor(y) + 0.5) * h / H))
+        y0, x0 = max(0, cy - half), max(0, cx - half)
+        y1, x1 = min(h, y0 + patch), min(w, x0 + patch)
+        out[0, 0, y0:y1, x0:x1] = a
+        out[0, 1, y0:y1, x0:x1] = b
+        out[0, 2, y0:y1, x0:x1] = 1.0
+    return out

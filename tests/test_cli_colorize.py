@@ -1,0 +1,133 @@
+"""`tinct colorize` and tinct.inference.colorize_paths: folders, failures, skipping, input safety."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tinct.cli import main
+from tinct.inference import BatchReport, Colorizer, colorize_paths
+from tinct.models import create_model
+from tinct.models.loading import save_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Shared CPU cores: one thread keeps these tiny models fast (see test_colorizer.py).
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_model(path, create_model("unet", decoder_channels=(8, 8, 8, 8)))
+    return path
+
+
+def photo(width: int, height: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def nonblank(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_folder_with_a_corrupt_file(tmp_path, weights, capsys):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    photo(40, 30).save(src / "a.png")
+    photo(33, 21, seed=1).save(src / "sub" / "b.jpg")
+    (src / "bad.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+
+    code = main(["colorize", str(src), "-o", str(out), "--model", str(weights), "--size", "64"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert Image.open(out / "a.png").size == (40, 30)
+    assert Image.open(out / "sub" / "b.jpg").size == (33, 21)
+    assert not (out / "bad.jpg").exists()
+    errors = nonblank(captured.err)
+    assert len(errors) == 1 and "bad.jpg" in errors[0] and "not an image" in errors[0]
+    assert "colorized 2, skipped 0, failed 1" in captured.out
+
+
+def test_existing_output_is_skipped_unless_overwrite(tmp_path, weights, capsys):
+    photo(24, 16).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    args = ["colorize", str(tmp_path / "a.png"), "-o", str(out), "--model", str(weights), "--size", "32"]
+    (out).mkdir()
+    Image.new("RGB", (5, 5), (1, 2, 3)).save(out / "a.png")
+    before = (out / "a.png").read_bytes()
+
+    assert main(args) == 0
+    assert (out / "a.png").read_bytes() == before
+    assert "colorized 0, skipped 1, failed 0" in capsys.readouterr().out
+
+    assert main([*args, "--overwrite"]) == 0
+    assert Image.open(out / "a.png").size == (24, 16)
+    assert "colorized 1, skipped 0, failed 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_input_is_never_overwritten(tmp_path, weights, capsys, overwrite):
+    photo(20, 12).save(tmp_path / "a.png")
+    original = (tmp_path / "a.png").read_bytes()
+    args = ["colorize", str(tmp_path), "-o", str(tmp_path), "--format", "png", "--model", str(weights)]
+
+    code = main([*args, "--size", "32"] + (["--overwrite"] if overwrite else []))
+
+    assert code == 1
+    assert (tmp_path / "a.png").read_bytes() == original
+    errors = nonblank(capsys.readouterr().err)
+    assert len(errors) == 1 and "a.png" in errors[0] and "input" in errors[0]
+
+
+def test_missing_input_and_format_choice(tmp_path, weights, capsys):
+    photo(20, 12).save(tmp_path / "anim.gif")
+    photo(20, 12).save(tmp_path / "c.webp")
+    out = tmp_path / "out"
+    missing = tmp_path / "missing.jpg"
+    common = ["-o", str(out), "--model", str(weights), "--size", "32"]
+
+    code = main(["colorize", str(missing), str(tmp_path / "anim.gif"), str(tmp_path / "c.webp"), *common])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert nonblank(captured.err) == [f"{missing}: no such file"]
+    assert sorted(p.name for p in out.iterdir()) == ["anim.png", "c.webp"]  # GIF is not writable: PNG
+
+    assert main(["colorize", str(tmp_path / "c.webp"), *common, "--format", "jpg"]) == 0
+    assert Image.open(out / "c.jpg").size == (20, 12)
+
+
+def test_bad_model_is_a_usage_error(tmp_path, capsys):
+    photo(8, 8).save(tmp_path / "a.png")
+    code = main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", "nope.safetensors"])
+    assert code == 2
+    assert "nope.safetensors: no such weights file" in capsys.readouterr().err
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--vividness", "2"]) == 2
+
+
+def test_colorize_paths_api(tmp_path, weights):
+    colorizer = Colorizer.from_pretrained(weights, device="cpu", size=32)
+    photo(16, 16).save(tmp_path / "x.png")
+    photo(16, 16).save(tmp_path / "x.jpg")  # same stem: with fmt="png" both would be x.png
+
+    report = colorize_paths([tmp_path / "x.png", tmp_path / "x.jpg"], tmp_path / "o", colorizer, fmt="png")
+
+    assert isinstance(report, BatchReport)
+    assert (report.done, report.skipped, len(report.failed)) == (1, 0, 1)
+    assert "x.jpg" in report.failed[0] and "would also be written" in report.failed[0]
+    assert report.summary() == "colorized 1, skipped 0, failed 1"
+    with pytest.raises(ValueError, match="unsupported output format"):
+        colorize_paths([tmp_path / "x.png"], tmp_path / "o", colorizer, fmt="bmp")
