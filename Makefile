@@ -27,7 +27,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
 demo: $(STAMP)
-	$(BIN)/tinct colorize examples -o out
+	$(BIN)/tinct colorize examples -o out --overwrite
 	$(BIN)/python examples/make_sheet.py examples out out/before_after.jpg
 
 bench: $(STAMP)
