@@ -20,14 +20,19 @@ def main() -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("output")
     parser.add_argument("--vividness", type=float, help="default vividness stored in the config")
+    parser.add_argument("--size", type=int, help="working size (longer side, px) stored in the config")
     parser.add_argument("--note", default="", help="free text stored as metadata 'note'")
     args = parser.parse_args()
     model, meta = load_model(args.checkpoint)
     if args.vividness is not None:
         model.config = dataclasses.replace(model.config, default_vividness=args.vividness)
+    if args.size is not None:
+        model.check_size(args.size, args.size)
+        model.config = dataclasses.replace(model.config, working_size=args.size)
     keep = {k: meta[k] for k in ("epoch", "train_config", "val_loss", "val_psnr") if k in meta}
     save_model(args.output, model, dtype=torch.float16, source_checkpoint=args.checkpoint, note=args.note, **keep)
-    print(f"wrote {args.output} ({model.config.name}, {model.config.head}, vividness {model.config.default_vividness})")
+    c = model.config
+    print(f"wrote {args.output} ({c.name}, {c.head}, vividness {c.default_vividness}, size {model.preferred_size})")
 
 
 if __name__ == "__main__":

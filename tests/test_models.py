@@ -21,6 +21,10 @@ VARIANTS = [("seed", {})] + [
     for hints in (False, True)
     for stride in (2, 4)
 ]
+VARIANTS += [("eccv16", {}), ("siggraph17", {})]
+#: Zhang et al.'s networks run at 256x256 in use (fixed_size) but are fully convolutional; ~32M
+#: parameters each, so they are tested at 64x64.
+RUN_AT_64 = {"eccv16", "siggraph17"}
 
 
 def test_registry_lists_models():
@@ -33,7 +37,7 @@ def test_registry_lists_models():
 def test_forward_shape_and_every_parameter_gets_a_gradient(name, overrides):
     torch.manual_seed(0)
     model = small(name, **overrides)
-    size = model.fixed_size or 64
+    size = 64 if name in RUN_AT_64 else model.fixed_size or 64
     L = torch.rand(2, 1, size, size) * 100
     hints = torch.zeros(2, 3, size, size) if model.config.hints else None
     if hints is not None:
@@ -45,7 +49,9 @@ def test_forward_shape_and_every_parameter_gets_a_gradient(name, overrides):
     if model.config.head == "regression":
         assert raw.abs().max() <= 1
     raw.float().square().mean().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    # Frozen tensors (eccv16's bin centres, siggraph17's unused classifier) are constants, not trained.
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    missing = [n for n, p in trained if p.grad is None or not p.grad.abs().sum() > 0]
     if model.config.hints:
         # The hint branch starts at zero, so only its bias/weights see gradients through the mask.
         missing = [n for n in missing if not n.startswith("hint_stem")]
@@ -127,3 +133,36 @@ def test_load_refuses_bad_metadata(tmp_path):
     save_weights(path, {"w": torch.zeros(2)}, {"format": "tinct-weights/1", "model": "evil", "config": {}})
     with pytest.raises(WeightsError, match="unknown architecture 'evil'"):
         load_model(path)
+
+
+def test_multiscale_hints_start_neutral_and_reach_every_scale():
+    torch.manual_seed(0)
+    model = small("unet", hints=True, head="regression", hint_injection="multiscale").eval()
+    L = torch.rand(1, 1, 64, 64) * 100
+    hints = torch.zeros(1, 3, 64, 64)
+    hints[0, :, 30, 30] = torch.tensor([60.0, 30.0, 1.0])
+    assert torch.equal(model(L, hints), model(L, None))
+    for adapter in model.hint_adapters:
+        torch.nn.init.normal_(adapter.weight)
+    assert not torch.equal(model(L, hints), model(L, None))
+
+
+def test_pool_hints_keeps_a_one_pixel_hint():
+    from tinct.models.unet import pool_hints
+
+    ab_mask = torch.zeros(1, 3, 32, 32)
+    ab_mask[0, :, 5, 7] = torch.tensor([0.5, -0.25, 1.0])
+    pooled = pool_hints(ab_mask, (4, 4))
+    assert pooled[0, 2].sum() == 1 and pooled[0, 2, 0, 0] == 1
+    assert torch.allclose(pooled[0, :2, 0, 0], torch.tensor([0.5, -0.25]))
+
+
+def test_working_size_from_config_is_validated_and_used():
+    from tinct.inference import Colorizer
+
+    with pytest.raises(ValueError, match="working_size"):
+        create_model("unet", working_size=10**6)
+    model = small("unet", working_size=352)
+    assert model.preferred_size == 352
+    assert Colorizer(model, device="cpu").working_size(600, 800) == (256, 352)
+    assert Colorizer(model, size=256, device="cpu").working_size(600, 800) == (192, 256)

@@ -153,3 +153,38 @@ def test_config_file_errors_name_the_file(tmp_path):
         load_config(bad)
     with pytest.raises(ValueError, match="schedule"):
         TrainConfig(schedule="linear")
+
+
+def test_init_from_keeps_new_layers_fresh(tmp_path):
+    from tinct.models.loading import save_model
+
+    data = tmp_path / "data"
+    write_photos(data, 2, size=(64, 64))
+    base = create_model("unet", decoder_channels=[8, 8, 8, 8], head="regression", hints=True)
+    save_model(tmp_path / "base.safetensors", base)
+    args = {**TINY_UNET, "head": "regression", "output_stride": 2, "hint_injection": "multiscale"}
+    cfg = TrainConfig(
+        data=str(data),
+        model="unet",
+        model_args=args,
+        size=64,
+        epochs=1,
+        batch_size=2,
+        lr=1e-9,
+        init_from=str(tmp_path / "base.safetensors"),
+        out=str(tmp_path / "run"),
+    )
+    model = fit(cfg).model
+    assert torch.allclose(model.hint_stem.weight, base.hint_stem.weight, atol=1e-6)
+    bad = TrainConfig(
+        data=str(data),
+        model="unet",
+        model_args=TINY_UNET,
+        size=64,
+        epochs=1,
+        batch_size=2,
+        init_from=str(tmp_path / "base.safetensors"),
+        out=str(tmp_path / "bad"),
+    )
+    with pytest.raises(ValueError, match="shape mismatches"):
+        fit(bad)

@@ -1,16 +1,34 @@
-"""Folder in, folder out: colorize many files, never overwriting an input, resumable.
+"""Folder in, folder out: colorize many files, never overwriting an input, resumable, shardable.
 
 Each output is written atomically, so after an interruption every existing output is complete
-and a rerun (without ``overwrite``) skips it and goes on with the rest.
+and a rerun (without ``overwrite``) skips it and goes on with the rest; temporary files left by
+a killed run are removed by the rerun.
+
+Under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` in the environment) every process takes a disjoint
+:class:`Shard` of the outputs: an output belongs to rank ``blake2b(relative output path) mod
+world size``. A hash of the path, not "the i-th file of the sorted list", because a file's owner
+then depends on its own name only: ranks that list a folder at slightly different times (files
+still arriving, outputs written into an input folder) or under different mount points (multi-node)
+can never both take, or both leave out, the same file. The price, a shard-size spread of about
+sqrt(files / world size), is small next to the spread of per-file times. No process group is
+needed while working: a dead or slow rank never stalls the others, and a rerun with any number
+of processes finishes whatever is missing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import sys
-from collections.abc import Iterable
+import time
+import unicodedata
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -21,10 +39,20 @@ from tinct.io.images import (
     ImageWriteError,
     list_images,
     read_image,
+    temp_file_target,
     write_image,
 )
 
-__all__ = ["OUTPUT_FORMATS", "BatchReport", "colorize_paths", "plan_outputs"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "BatchReport",
+    "Shard",
+    "colorize_paths",
+    "plan_outputs",
+    "rank_log_path",
+    "shard_index",
+    "wait_for_all_ranks",
+]
 
 #: ``fmt`` value → output suffix.
 OUTPUT_FORMATS = {
@@ -37,6 +65,10 @@ OUTPUT_FORMATS = {
 }
 #: Errors that cost one file, not the batch.
 _FILE_ERRORS = (ImageReadError, ImageWriteError, ValueError, OSError, MemoryError)
+
+
+#: Default JSON-lines log of a sharded run, in the output folder; ``{rank}`` is the process's rank.
+LOG_NAME = "colorize-log.rank{rank}.jsonl"
 
 
 @dataclasses.dataclass
@@ -56,6 +88,177 @@ class BatchReport:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+# --------------------------------------------------------------------------------------------
+# Sharding
+
+
+def shard_index(key: str, world_size: int) -> int:
+    """The rank in ``0 .. world_size - 1`` that owns ``key`` (a relative output path, ``/``-separated).
+
+    Stable across processes, machines and Python versions (blake2b, not the salted ``hash``);
+    the key is NFC-normalised so that a macOS (NFD) and a Linux node agree on accented names.
+    """
+    if world_size < 1:
+        raise ValueError(f"world_size must be at least 1, got {world_size}")
+    data = unicodedata.normalize("NFC", key).encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") % world_size
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """This process's share of a batch: the outputs whose :func:`shard_index` is ``rank``."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.world_size < 1 or not 0 <= self.rank < self.world_size:
+            raise ValueError(f"invalid shard: rank {self.rank} of world size {self.world_size}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Shard:
+        """``RANK`` and ``WORLD_SIZE`` as set by torchrun (or any launcher); rank 0 of 1 without them.
+
+        Raises:
+            ValueError: values that are not integers, or a rank outside ``0 .. WORLD_SIZE - 1``.
+        """
+        env = os.environ if environ is None else environ
+        text = (env.get("RANK", "0"), env.get("WORLD_SIZE", "1"))
+        try:
+            rank, world_size = int(text[0]), int(text[1])
+        except ValueError:
+            raise ValueError(f"RANK={text[0]!r} WORLD_SIZE={text[1]!r}: expected integers") from None
+        try:
+            return cls(rank, world_size)
+        except ValueError as err:
+            raise ValueError(f"RANK={text[0]} WORLD_SIZE={text[1]}: {err}") from None
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def owns(self, key: str) -> bool:
+        return self.world_size == 1 or shard_index(key, self.world_size) == self.rank
+
+
+def _shard_key(dst: Path, out_dir: Path) -> str:
+    try:
+        return dst.relative_to(out_dir).as_posix()
+    except ValueError:  # not produced by plan_outputs; still a stable key
+        return dst.as_posix()
+
+
+def rank_log_path(path: str | os.PathLike | None, out_dir: str | os.PathLike, shard: Shard) -> Path | None:
+    """Where this process appends its JSON-lines log.
+
+    ``path`` given: that file for a single process, ``<stem>.rank<R><suffix>`` beside it for a
+    sharded run (one file per rank: no two processes ever append to the same file). ``None``:
+    ``OUTDIR/colorize-log.rank<R>.jsonl`` for a sharded run, no log for a single process.
+    """
+    if path is None:
+        return Path(out_dir) / LOG_NAME.format(rank=shard.rank) if shard.enabled else None
+    path = Path(path)
+    if not shard.enabled:
+        return path
+    return path.with_name(f"{path.stem}.rank{shard.rank}{path.suffix}")
+
+
+class _JsonLines:
+    """Append-only log: one ``os.write`` per record on an ``O_APPEND`` descriptor, so a record is
+    on disk whole as soon as the call returns, and a killed process loses at most the record it
+    was about to write."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o666)
+        # A record cut short by a crash (or a file edited by hand) must not swallow the next one.
+        size = os.fstat(self.fd).st_size
+        if size:
+            with open(path, "rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    os.write(self.fd, b"\n")
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            data = json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # undecodable file names (surrogate escapes): \u-escape them
+            data = json.dumps(record).encode("ascii")
+        os.write(self.fd, data + b"\n")
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _remove_stale_temps(mine: list[Path], others: Iterable[Path]) -> int:
+    """Delete the temporary files a killed run left for outputs of this shard.
+
+    Temporary names keep only the first 100 characters of the target's name, so a temporary file
+    whose prefix matches an output of another shard as well is left alone. One directory listing
+    per output folder.
+    """
+    folders: dict[Path, set[str]] = {}
+    for dst in mine:
+        folders.setdefault(dst.parent, set()).add(dst.name[:100])
+    for dst in others:
+        if dst.parent in folders:
+            folders[dst.parent].discard(dst.name[:100])
+    removed = 0
+    for folder, names in folders.items():
+        if not names:
+            continue
+        try:
+            with os.scandir(folder) as entries:
+                stale = [e.path for e in entries if temp_file_target(e.name) in names]
+        except OSError:  # no such folder yet, or unreadable: nothing to clean
+            continue
+        for path in stale:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed += 1
+    return removed
+
+
+def wait_for_all_ranks(report: BatchReport, shard: Shard, poll: float = 0.5) -> tuple[int, int, int] | None:
+    """Under torchrun, wait until every rank has finished its shard; return the totals
+    ``(done, skipped, failed)`` over all ranks, or ``None`` when that is not possible.
+
+    Why wait at all: torchrun stops every process as soon as one exits with a non-zero status,
+    so a rank whose shard had a bad file must not exit before the others are done. The only
+    channel used is the key-value store torchrun's agent already runs (``MASTER_ADDR`` /
+    ``MASTER_PORT``, ``TORCHELASTIC_USE_AGENT_STORE``): no process group, no collective, no
+    timeout to tune. Polling keeps Ctrl-C responsive, and if another rank dies torchrun stops
+    this one anyway, so the wait cannot hang. Without torchrun's agent store (other launchers)
+    this returns ``None`` at once and each process reports only its own shard.
+    """
+    if not shard.enabled:
+        return report.done, report.skipped, len(report.failed)
+    env = os.environ
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or "MASTER_ADDR" not in env or "MASTER_PORT" not in env:
+        return None
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    # The agent's store outlives restarted workers: keep each attempt's counters apart.
+    prefix = f"tinct/colorize/{env.get('TORCHELASTIC_RUN_ID', '')}/{env.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+    try:
+        store = TCPStore(env["MASTER_ADDR"], int(env["MASTER_PORT"]), is_master=False, timeout=timedelta(seconds=60))
+        store.add(prefix + "done", report.done)
+        store.add(prefix + "skipped", report.skipped)
+        store.add(prefix + "failed", len(report.failed))
+        store.add(prefix + "ranks", 1)
+        while store.add(prefix + "ranks", 0) < shard.world_size:
+            time.sleep(poll)
+        done, skipped, failed = (store.add(prefix + key, 0) for key in ("done", "skipped", "failed"))
+    except (RuntimeError, OSError, ValueError) as err:
+        reason = " ".join(str(err).split())
+        tqdm.write(f"rank {shard.rank}: cannot reach the other ranks ({reason}); totals not known", file=sys.stderr)
+        return None
+    return done, skipped, failed
 
 
 def _suffix(src: Path, fmt: str | None) -> str:
@@ -98,10 +301,18 @@ def plan_outputs(
         ``([(input, output), ...], problems)``: problems are ``"path: reason"`` lines, e.g. two
         inputs that would be written to the same output.
     """
+    pairs, problems = _plan(inputs, out_dir, fmt)
+    return pairs, [line for _, _, line in problems]
+
+
+def _plan(
+    inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, fmt: str | None
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path | None, str]]]:
+    """:func:`plan_outputs`, with each problem as ``(input, output or None, line)``."""
     out_dir = Path(out_dir)
     out_real = out_dir.resolve()
     pairs: list[tuple[Path, Path]] = []
-    problems: list[str] = []
+    problems: list[tuple[Path, Path | None, str]] = []
     claimed: dict[Path, Path] = {}
     for item in inputs:
         root = Path(item)
@@ -110,7 +321,7 @@ def plan_outputs(
             nested_out = out_real != root_real and _is_inside(out_real, root_real)
             files = list_images(root)
             if not files:
-                problems.append(f"{root}: no images found in this folder")
+                problems.append((root, None, f"{root}: no images found in this folder"))
             for src in files:
                 if nested_out and _is_inside(src.resolve(), out_real):
                     continue
@@ -123,7 +334,8 @@ def plan_outputs(
         key = Path(os.path.normcase(os.path.abspath(dst)))
         if key in claimed:
             if claimed[key] != src:  # the same file given twice is simply done once
-                problems.append(f"{src}: output {dst} would also be written for {claimed[key]}; skipped")
+                line = f"{src}: output {dst} would also be written for {claimed[key]}; skipped"
+                problems.append((src, dst, line))
             continue
         claimed[key] = src
         unique.append((src, dst))
@@ -142,6 +354,16 @@ def _reason(src: Path, err: BaseException) -> str:
     return " ".join(f"{src}: {text}".split())
 
 
+@contextlib.contextmanager
+def _warnings_as_lines(lines: list[str]) -> Iterator[None]:
+    """Collect warnings (e.g. "animated, first frame only") as one-line strings instead of
+    letting Python print them with a source-code line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    lines.extend(" ".join(str(w.message).split()) for w in caught)
+
+
 def colorize_paths(
     inputs: list[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -150,6 +372,8 @@ def colorize_paths(
     fmt: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    shard: Shard | None = None,
+    log: str | os.PathLike | None = None,
 ) -> BatchReport:
     """Colorize files and folders into ``out_dir``.
 
@@ -162,50 +386,106 @@ def colorize_paths(
         overwrite: replace existing outputs; otherwise they are skipped (and counted), which
             makes an interrupted batch resumable.
         progress: show a tqdm bar on stderr (only when stderr is a terminal).
+        shard: do only this process's share of the outputs (see :class:`Shard`); default all.
+            Every process plans the whole batch the same way and keeps its own outputs;
+            problems that concern no single output (an input folder without images) are
+            reported by rank 0 only.
+        log: append one JSON object per input of this shard to this file, as it is done:
+            ``{"input", "output", "status": "ok" | "skipped" | "failed", "error", "warning",
+            "seconds"}`` (``error`` and ``warning`` are one line or null; ``seconds`` is the
+            wall time spent on the file). Use :func:`rank_log_path` for one file per rank.
 
     Returns:
-        A :class:`BatchReport`. Every failure is also printed to stderr as one line
-        ``"path: reason"`` when it happens; the batch goes on.
+        A :class:`BatchReport` of this shard. Every failure is also printed to stderr as one
+        line ``"path: reason"`` when it happens, and every warning as ``"warning: path: ..."``;
+        the batch goes on.
 
     Raises:
         ValueError: unknown ``fmt``.
     """
     if fmt is not None:
         _suffix(Path("x"), fmt)  # fail before doing anything
+    shard = shard or Shard()
+    out_dir = Path(out_dir)
     report = BatchReport()
+    journal = _JsonLines(Path(log)) if log is not None else None
+
+    def record(src: Path, dst: Path | None, status: str, seconds: float, error: str | None, warning: str | None):
+        if journal is not None:
+            journal.write(
+                {
+                    "input": os.fsdecode(src),
+                    "output": None if dst is None else os.fsdecode(dst),
+                    "status": status,
+                    "error": error,
+                    "warning": warning,
+                    "seconds": round(seconds, 4),
+                }
+            )
 
     def fail(line: str) -> None:
         report.failed.append(line)
         tqdm.write(line, file=sys.stderr)
 
-    pairs, problems = plan_outputs(inputs, out_dir, fmt)
-    for line in problems:
-        if "no images found" in line:
-            tqdm.write(line, file=sys.stderr)  # worth saying, but no file failed
+    try:
+        pairs, problems = _plan(inputs, out_dir, fmt)
+        for src, dst, line in problems:
+            if dst is None:  # an empty folder: worth saying (once), but no file failed
+                if shard.rank == 0:
+                    tqdm.write(line, file=sys.stderr)
+            elif shard.owns(_shard_key(dst, out_dir)):
+                fail(line)
+                record(src, dst, "failed", 0.0, line, None)
+        mine = [(src, dst) for src, dst in pairs if shard.owns(_shard_key(dst, out_dir))]
+        if shard.enabled:
+            others = [dst for _, dst in pairs if not shard.owns(_shard_key(dst, out_dir))]
         else:
-            fail(line)
-    input_keys = {key for key in (_file_key(src) for src, _ in pairs) if key is not None}
-    bar = tqdm(pairs, desc="colorize", unit="image", disable=None if progress else True, file=sys.stderr)
-    for src, dst in bar:
-        try:
-            if not src.exists():
-                raise ImageReadError(src, "no such file")
-            if os.path.lexists(dst):
-                if _file_key(dst) in input_keys:
-                    fail(f"{src}: output {dst} is an input file; refusing to overwrite it")
-                    continue
-                if not overwrite:
-                    report.skipped += 1
-                    continue
-            result = colorizer.colorize(read_image(src))
-            write_image(dst, result, protect=[src], overwrite=overwrite)
-            report.done += 1
-        except ImageWriteError as err:
-            if not overwrite and os.path.lexists(dst):  # another process wrote it meanwhile
+            others = []
+        _remove_stale_temps([dst for _, dst in mine], others)
+        input_keys = {key for key in (_file_key(src) for src, _ in pairs) if key is not None}
+        desc = f"colorize rank {shard.rank}/{shard.world_size}" if shard.enabled else "colorize"
+        bar = tqdm(mine, desc=desc, unit="image", disable=None if progress else True, file=sys.stderr)
+        for src, dst in bar:
+            start = time.perf_counter()
+            notes: list[str] = []
+            status, error = _colorize_one(src, dst, colorizer, overwrite, input_keys, notes)
+            for note in notes:
+                tqdm.write(f"warning: {note}", file=sys.stderr)
+            if status == "failed":
+                fail(error)
+            elif status == "skipped":
                 report.skipped += 1
             else:
-                fail(_reason(src, err))
-        except _FILE_ERRORS as err:
-            fail(_reason(src, err))
-    bar.close()
+                report.done += 1
+            record(src, dst, status, time.perf_counter() - start, error, "; ".join(notes) or None)
+        bar.close()
+    finally:
+        if journal is not None:
+            journal.close()
     return report
+
+
+def _colorize_one(
+    src: Path, dst: Path, colorizer: Colorizer, overwrite: bool, input_keys: set, notes: list[str]
+) -> tuple[str, str | None]:
+    """``("ok" | "skipped" | "failed", one-line error or None)`` for one input."""
+    try:
+        if not src.exists():
+            raise ImageReadError(src, "no such file")
+        if os.path.lexists(dst):
+            if _file_key(dst) in input_keys:
+                return "failed", f"{src}: output {dst} is an input file; refusing to overwrite it"
+            if not overwrite:
+                return "skipped", None
+        with _warnings_as_lines(notes):
+            image = read_image(src)
+        result = colorizer.colorize(image)
+        del image
+        write_image(dst, result, protect=[src], overwrite=overwrite)
+        return "ok", None
+    except ImageWriteError as err:
+        if not overwrite and os.path.lexists(dst):  # another process wrote it meanwhile
+            return "skipped", None
+        return "failed", _reason(src, err)
+    except _FILE_ERRORS as err:
+        return "failed", _reason(src, err)

@@ -39,6 +39,7 @@ __all__ = [
     "list_images",
     "open_image_size",
     "read_image",
+    "temp_file_target",
     "write_image",
 ]
 
@@ -409,6 +410,20 @@ def _temp_name(path: Path) -> Path:
     # Hidden + ".tmp" so that list_images and users ignore it; the prefix keeps names short
     # enough for 255-byte filename limits.
     return path.with_name(f".{path.name[:100]}.{secrets.token_hex(6)}.tmp")
+
+
+_TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{12}\.tmp", re.DOTALL)
+
+
+def temp_file_target(name: str) -> str | None:
+    """For the name of a temporary file made by :func:`atomic_open`, the name of the file it was
+    going to become (only its first 100 characters are kept in the temporary name); else ``None``.
+
+    A process killed with SIGKILL (or by power loss) mid-write leaves such a file behind; whoever
+    owns the target may delete it (``tinct colorize`` does so on a rerun).
+    """
+    found = _TEMP_NAME.fullmatch(name)
+    return found.group(1) if found else None
 
 
 def _create_temp(path: Path) -> tuple[int, Path]:

@@ -35,11 +35,20 @@ class ModelConfig:
     head: str = "regression"  # "regression" (a*b* directly) or "classification" (a*b* bins)
     hints: bool = False  # accepts user color hints as extra input channels
     default_vividness: float = 0.5
+    #: Working resolution (longer side, pixels) chosen on validation photos; None = the
+    #: architecture's `default_size`. Ignored by fixed-size models.
+    working_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.head not in ("regression", "classification"):
             raise ValueError(f"head must be 'regression' or 'classification', got {self.head!r}")
         check_vividness(self.default_vividness)
+        if self.working_size is not None and (
+            isinstance(self.working_size, bool)
+            or not isinstance(self.working_size, int)
+            or not 32 <= self.working_size <= 4096
+        ):
+            raise ValueError(f"working_size must be an integer in 32..4096, got {self.working_size!r}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -66,6 +75,11 @@ class ColorizationModel(nn.Module):
     fixed_size: int | None = None
     #: Output resolution divides the input resolution by this.
     output_stride: int = 1
+
+    @property
+    def preferred_size(self) -> int:
+        """The working resolution to run at when the caller asks for none (pixels, longer side)."""
+        return self.config.working_size or self.default_size
 
     def check_size(self, height: int, width: int) -> None:
         if self.fixed_size is not None and (height, width) != (self.fixed_size, self.fixed_size):

@@ -29,6 +29,8 @@ from tinct.models.base import ColorizationModel, ModelConfig
 #: Encoder block after which each skip is taken, and its (stride, channels).
 SKIP_BLOCKS = (0, 2, 4, 10, 15)
 SKIP_CHANNELS = (16, 24, 40, 112, 320)
+#: Widest decoder stage accepted (the default widths are 128..48).
+MAX_DECODER_CHANNELS = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +43,29 @@ class UNetConfig(ModelConfig):
     output_stride: int = 2
     #: Initialise the encoder from ImageNet weights (needs the `train` extra) when created.
     pretrained: bool = False
+    #: Where hints enter: "stem" (beside the encoder's first convolution only) or "multiscale"
+    #: (also added to the decoder's output at every scale, pooled so a one-pixel hint survives).
+    hint_injection: str = "stem"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # Configs also come from weights-file metadata: check types and bounds before any layer
+        # is built, so a bad or hostile file cannot ask for a huge allocation.
+        if isinstance(self.decoder_channels, (str, bytes)) or not hasattr(self.decoder_channels, "__iter__"):
+            raise ValueError(f"decoder_channels must be a list of 4 integers, got {self.decoder_channels!r}")
         object.__setattr__(self, "decoder_channels", tuple(self.decoder_channels))
-        if len(self.decoder_channels) != 4 or min(self.decoder_channels) < 1:
-            raise ValueError(f"decoder_channels needs 4 positive widths, got {self.decoder_channels}")
+        widths = self.decoder_channels
+        if len(widths) != 4 or any(isinstance(c, bool) or not isinstance(c, int) for c in widths):
+            raise ValueError(f"decoder_channels must be 4 integers, got {widths}")
+        if not all(1 <= c <= MAX_DECODER_CHANNELS for c in widths):
+            raise ValueError(f"decoder_channels must each be in 1..{MAX_DECODER_CHANNELS}, got {widths}")
+        for flag in ("hints", "pretrained"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.output_stride not in (2, 4):
             raise ValueError(f"output_stride must be 2 or 4, got {self.output_stride}")
+        if self.hint_injection not in ("stem", "multiscale"):
+            raise ValueError(f"hint_injection must be 'stem' or 'multiscale', got {self.hint_injection!r}")
 
 
 class _UpBlock(nn.Module):
@@ -68,6 +85,25 @@ class _UpBlock(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
         return self.body(torch.cat((x, skip), dim=1))
+
+
+def pool_hints(ab_mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Hint maps (N, 3, H, W) = (a*/128, b*/128, mask) pooled to `size` without diluting them:
+    each cell gets the mean hint color of its hinted pixels and mask 1 if any pixel is hinted."""
+    if tuple(ab_mask.shape[-2:]) == tuple(size):
+        return ab_mask
+    mask = ab_mask[:, 2:3]
+    weighted = F.adaptive_avg_pool2d(torch.cat((ab_mask[:, :2] * mask, mask), dim=1), size)
+    covered = weighted[:, 2:3]
+    color = weighted[:, :2] / covered.clamp(min=1e-6)
+    return torch.cat((color, (covered > 0).to(ab_mask.dtype)), dim=1)
+
+
+def _zero_conv1x1(c_in: int, c_out: int) -> nn.Conv2d:
+    conv = nn.Conv2d(c_in, c_out, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 class UNetColorizer(ColorizationModel):
@@ -92,6 +128,9 @@ class UNetColorizer(ColorizationModel):
             ups.append(_UpBlock(c_in, SKIP_CHANNELS[-2 - i], dec[i]))
             c_in = dec[i]
         self.decoder = nn.ModuleList(ups)
+        if config.hints and config.hint_injection == "multiscale":
+            # Zero-initialised, so a model fine-tuned from a stem-only checkpoint starts unchanged.
+            self.hint_adapters = nn.ModuleList(_zero_conv1x1(3, dec[i]) for i in range(n_up))
         if config.head == "classification":
             self.head = nn.Conv2d(c_in, num_bins(), 1)
             self.register_buffer("bins", ab_bins(), persistent=False)
@@ -116,6 +155,7 @@ class UNetColorizer(ColorizationModel):
         x = ((L / 100.0 - INPUT_MEAN) / INPUT_STD).expand(-1, 3, -1, -1)
         enc = self.encoder
         x = F.relu6(enc._bn0(enc._conv_stem(x)))
+        ab_mask = None
         if self.config.hints and hints is not None:
             ab_mask = torch.cat((hints[:, :2] / 128.0, hints[:, 2:3]), dim=1)
             x = x + self.hint_stem(ab_mask)
@@ -125,8 +165,11 @@ class UNetColorizer(ColorizationModel):
             if i in SKIP_BLOCKS:
                 skips.append(x)
         x = skips[-1]
-        for up, skip in zip(self.decoder, reversed(skips[:-1]), strict=False):
+        adapters = getattr(self, "hint_adapters", None)
+        for i, (up, skip) in enumerate(zip(self.decoder, reversed(skips[:-1]), strict=False)):
             x = up(x, skip)
+            if adapters is not None and ab_mask is not None:
+                x = x + adapters[i](pool_hints(ab_mask, x.shape[-2:]))
         out = self.head(x)
         return out if self.config.head == "classification" else torch.tanh(out)
 

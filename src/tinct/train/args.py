@@ -18,6 +18,9 @@ class TrainConfig:
     val_fraction: float = 0.0  #: or: hold out this fraction of `data` (by sorted path, seeded)
     model: str = "unet"
     model_args: dict[str, Any] = dataclasses.field(default_factory=dict)  #: config overrides
+    #: Start from these weights (.safetensors). Layers the file lacks keep their fresh init (e.g.
+    #: new hint adapters); any other mismatch is an error.
+    init_from: str | None = None
     size: int | None = None  #: crop side in pixels; default: the model's default size
     epochs: int = 10
     batch_size: int = 4  #: global batch (split across torchrun processes)

@@ -27,6 +27,7 @@ from tinct.color.gamut import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
 from tinct.io.images import atomic_write_bytes
+from tinct.io.weights import load_weights
 from tinct.losses import build_loss
 from tinct.models import create_model
 from tinct.models.base import ColorizationModel
@@ -68,6 +69,20 @@ def class_counts(dataset: ColorDataset, bins: torch.Tensor, side: int = 64) -> t
         idx = nearest_bin(rgb_to_lab(rgb)[None, 1:], bins)
         counts += torch.bincount(idx.flatten(), minlength=len(bins)).double()
     return counts
+
+
+def _init_from(model: ColorizationModel, path: str, info: dist.DistInfo) -> None:
+    """Copy weights from a .safetensors file; keys the file lacks keep their initialisation."""
+    state, _ = load_weights(path)
+    own = model.state_dict()
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(k for k in state if k in own and state[k].shape != own[k].shape)
+    if unexpected or mismatched:
+        raise ValueError(f"--init-from {path}: unexpected keys {unexpected[:5]}, shape mismatches {mismatched[:5]}")
+    missing = sorted(set(own) - set(state))
+    model.load_state_dict(state, strict=False)
+    if info.is_main:
+        print(f"initialised from {path}; {len(missing)} tensor(s) kept fresh: {', '.join(missing[:8])}")
 
 
 def _make_ema(model: ColorizationModel, decay: float) -> torch.optim.swa_utils.AveragedModel:
@@ -223,6 +238,8 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **cfg.model_args)
+    if cfg.init_from and not cfg.resume:
+        _init_from(model, cfg.init_from, info)
     size = cfg.size or model.default_size
     model.check_size(size, size)
     train_set, val_set = _datasets(cfg, size, model.config.hints)
@@ -254,6 +271,10 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
     start_epoch = 0
     best_val = math.inf
     if cfg.resume:
+        if info.is_main:
+            # A kill during an atomic write leaves its hidden temporary file behind; never the target.
+            for leftover in (out / "checkpoints").glob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
         state = load_resume_state(resume_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
