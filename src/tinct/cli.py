@@ -5,13 +5,17 @@ tinct colorize INPUT ...    tinct.inference.batch.colorize_paths
 tinct eval DATA ...         tinct.metrics.evaluate.evaluate_models
 tinct export MODEL ...      tinct.export.onnx.export_onnx
 tinct models                tinct.models.list_models + bundled weights
+tinct serve                 tinct.serve.run (web page + HTTP API)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import warnings
 
 from tinct import __version__
 
@@ -46,6 +50,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--workers", type=int, help="data-loader worker processes")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--init-from", help="start from these .safetensors weights (fine-tuning)")
     p.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches per optimizer step")
     p.add_argument("--ema", type=float, help="keep an exponential moving average of weights with this decay")
     p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="mixed precision on CUDA")
@@ -74,6 +79,7 @@ def _run_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "workers": args.workers,
         "threads": args.threads,
+        "init_from": args.init_from,
         "ema": args.ema,
         "amp": args.amp,
         "compile": args.compile or None,
@@ -101,14 +107,115 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def _load_colorizer(spec: str, args: argparse.Namespace):
+def _load_colorizer(spec: str, args: argparse.Namespace, weights: str | None = None):
     from tinct.inference import Colorizer
     from tinct.io.weights import WeightsError
 
     try:
+        if weights is not None:
+            return _colorizer_from_state_dict(spec, weights, args)
         return Colorizer.from_pretrained(spec, device=args.device, size=args.size, vividness=args.vividness)
     except WeightsError as err:
         raise ValueError(str(err)) from None  # main() reports it and exits with status 2
+
+
+def _colorizer_from_state_dict(arch: str, weights: str, args: argparse.Namespace):
+    """`--model ARCH --weights FILE`: a fresh ARCH with FILE's state dict (e.g. the authors' .pth
+    for eccv16 / siggraph17), loaded with torch.load(weights_only=True) and checked key by key."""
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    import torch
+
+    from tinct.inference import Colorizer
+    from tinct.io.weights import WeightsError, load_state_dict_checked, load_torch_checkpoint, load_weights
+    from tinct.models import create_model, list_models
+
+    if arch not in list_models():
+        raise ValueError(f"--weights needs --model to name an architecture ({', '.join(list_models())}), got {arch!r}")
+    path = Path(weights)
+    state = load_weights(path)[0] if path.suffix == ".safetensors" else load_torch_checkpoint(path)
+    if isinstance(state, Mapping) and not all(isinstance(v, torch.Tensor) for v in state.values()):
+        state = next((state[k] for k in ("state_dict", "model") if isinstance(state.get(k), Mapping)), state)
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: not a state dict (a mapping of parameter names to tensors)")
+    model = create_model(arch)
+    state = dict(state)
+    for key, value in model.state_dict().items():
+        if key.endswith(".num_batches_tracked"):  # BatchNorm counters: absent from older files, unused here
+            state.setdefault(key, value)
+    load_state_dict_checked(model, state, strict=True, source=path)
+    colorizer = Colorizer(model, size=args.size, device=args.device, vividness=args.vividness)
+    colorizer.source = path
+    return colorizer
+
+
+def _hint_point(x, y, color) -> tuple:
+    import math
+
+    from tinct.inference.hints import parse_color
+
+    try:
+        if isinstance(x, bool) or isinstance(y, bool):
+            raise TypeError
+        px, py = float(x), float(y)
+    except (TypeError, ValueError):
+        raise ValueError(f"x and y must be numbers, got {x!r}, {y!r}") from None
+    if not (math.isfinite(px) and math.isfinite(py) and px >= 0 and py >= 0):
+        raise ValueError(f"x and y must be pixel positions >= 0 (from the top-left corner), got {x!r}, {y!r}")
+    return px, py, parse_color(color)
+
+
+def _read_hints(args: argparse.Namespace) -> list[tuple]:
+    """The --hints JSON file's hints, then each --hint X,Y,#RRGGBB; malformed values fail here,
+    before any model is loaded. Whether a hint lies inside an image is checked per image."""
+    import json
+
+    hints = []
+    if args.hints_file is not None:
+        where = f"--hints {args.hints_file}"
+        try:
+            with open(args.hints_file, encoding="utf-8") as f:
+                items = json.load(f)
+        except OSError as err:
+            raise ValueError(f"{where}: cannot read it ({err.strerror or err})") from None
+        except ValueError as err:
+            raise ValueError(f"{where}: not valid JSON ({err})") from None
+        if not isinstance(items, list):
+            raise ValueError(f'{where}: expected a JSON list of {{"x", "y", "color"}} objects')
+        for i, item in enumerate(items):
+            try:
+                if not isinstance(item, dict):
+                    raise ValueError('expected an object {"x": .., "y": .., "color": "#rrggbb"}')
+                missing = [k for k in ("x", "y", "color") if k not in item]
+                if missing:
+                    raise ValueError(f"missing key(s) {', '.join(missing)}")
+                hints.append(_hint_point(item["x"], item["y"], item["color"]))
+            except ValueError as err:
+                raise ValueError(f"{where}: hint {i}: {err}") from None
+    for spec in args.hint_specs:
+        parts = spec.split(",")
+        try:
+            if len(parts) != 3:
+                raise ValueError("expected X,Y,#RRGGBB (pixel column, pixel row, hex color)")
+            hints.append(_hint_point(parts[0].strip(), parts[1].strip(), parts[2]))
+        except ValueError as err:
+            raise ValueError(f"--hint {spec!r}: {err}") from None
+    return hints
+
+
+class _HintedColorizer:
+    """A Colorizer that gives every image the same hints (batch colorization with --hint)."""
+
+    def __init__(self, colorizer, hints: list[tuple]) -> None:
+        self._colorizer = colorizer
+        self._hints = hints
+
+    def colorize(self, image, hints=None, vividness=None):
+        return self._colorizer.colorize(image, hints=self._hints if hints is None else hints, vividness=vividness)
+
+    def __getattr__(self, name: str):
+        return getattr(self._colorizer, name)
 
 
 def _check_common(args: argparse.Namespace) -> None:
@@ -133,7 +240,11 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
             "Colorize each INPUT (image files and/or folders, walked recursively) into OUTDIR,\n"
             "mirroring sub-folders. Outputs keep the input's size and lightness. Existing outputs are\n"
             "skipped (so an interrupted run resumes), inputs are never overwritten, and a file that\n"
-            "fails is reported on one line while the rest go on. Exit status 1 if any file failed."
+            "fails is reported on one line while the rest go on. Exit status 1 if any file failed,\n"
+            "130 if interrupted (Ctrl-C or SIGTERM: no partial output is left behind).\n\n"
+            "Many processes: `torchrun --nproc_per_node=N -m tinct colorize IN -o OUT` gives each\n"
+            "process (RANK of WORLD_SIZE) a disjoint share of the outputs; each appends a JSON-lines\n"
+            "log OUT/colorize-log.rank<R>.jsonl. Rerun the same command to finish a killed job."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
@@ -145,18 +256,108 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vividness", type=float, help="saturation in [0, 1] (default: the model's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument(
+        "--hint",
+        dest="hint_specs",
+        action="append",
+        default=[],
+        metavar="X,Y,#RRGGBB",
+        help="a color hint for models that take hints: pixel column X and row Y of the input image and "
+        "the color to put there (its a*b* is used); repeatable. With several inputs every hint applies "
+        "to each one, and an input a hint falls outside of fails (one line) while the rest go on",
+    )
+    p.add_argument(
+        "--hints",
+        dest="hints_file",
+        metavar="FILE.json",
+        help='hints from a JSON list of {"x": X, "y": Y, "color": "#rrggbb"} (used with any --hint)',
+    )
+    p.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="with --model ARCH (an architecture, e.g. eccv16 or siggraph17): load this state dict into a "
+        "fresh ARCH: a .pth file (read with torch.load(weights_only=True), e.g. the authors' published "
+        "weights) or a .safetensors file",
+    )
+    p.add_argument(
+        "--log",
+        metavar="PATH",
+        help="append one JSON line per input (input, output, status, error, warning, seconds) to PATH; "
+        "under torchrun .rank<R> is added to the name (default then: OUTDIR/colorize-log.rank<R>.jsonl)",
+    )
+    _add_backend_options(p)
     p.set_defaults(func=_run_colorize)
 
 
+def _add_backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime", "auto"),
+        default="torch",
+        help="where the model runs: torch (the default), onnxruntime (CPU; the model is exported to ONNX "
+        "once into ~/.cache/tinct/onnx, or use --onnx), or auto (onnxruntime if installed, else torch)",
+    )
+    p.add_argument("--onnx", metavar="FILE.onnx", help="an ONNX file exported from --model by `tinct export`")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (torchrun stopping its workers, `kill`, a batch scheduler) handled like Ctrl-C, so
+    the file being written is cleaned up instead of leaving a temporary file behind."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    def handler(signum, frame):
+        raise _Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main thread (e.g. called from a server): leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_colorize(args: argparse.Namespace) -> int:
-    from tinct.inference import colorize_paths
+    import os
+
+    from tinct.inference.batch import Shard, colorize_paths, rank_log_path, wait_for_all_ranks
 
     _check_common(args)
+    shard = Shard.from_env()
     _threads(args)
-    colorizer = _load_colorizer(args.model, args)
-    report = colorize_paths(args.inputs, args.out, colorizer, fmt=args.fmt, overwrite=args.overwrite)
-    print(report.summary())
-    return 1 if report.failed else 0
+    if shard.enabled and args.device in ("auto", "cuda"):
+        import torch
+
+        if torch.cuda.is_available():  # one GPU per process, as torchrun's LOCAL_RANK says
+            args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    hints = _read_hints(args)
+    colorizer = _load_colorizer(args.model, args, weights=args.weights)
+    if args.backend != "torch" or args.onnx:
+        colorizer.use_backend("auto" if args.onnx and args.backend == "torch" else args.backend, args.onnx)
+    if hints:
+        if not colorizer.accepts_hints:
+            raise ValueError(f"--hint/--hints: model {args.model!r} takes no hints")
+        colorizer = _HintedColorizer(colorizer, hints)
+    log = rank_log_path(args.log, args.out, shard)
+    with _sigterm_interrupts():
+        report = colorize_paths(
+            args.inputs, args.out, colorizer, fmt=args.fmt, overwrite=args.overwrite, shard=shard, log=log
+        )
+        if not shard.enabled:
+            print(report.summary())
+            return 1 if report.failed else 0
+        print(f"rank {shard.rank}/{shard.world_size}: {report.summary()}", flush=True)
+        totals = wait_for_all_ranks(report, shard)
+    if totals is None:
+        return 1 if report.failed else 0
+    done, skipped, failed = totals
+    if shard.rank == 0:
+        print(f"all {shard.world_size} ranks: colorized {done}, skipped {skipped}, failed {failed}", flush=True)
+    return 1 if failed else 0
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -167,7 +368,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         description=(
             "Each photo in DATA (walked recursively) is reduced to its lightness, colorized by every\n"
             "--model and compared with the original; the gray baseline (no color) is always included.\n"
-            "Writes per_image.csv, summary.csv, summary.md and grid.jpg into --out."
+            "Writes per_image.csv, summary.csv, summary.md and grid.jpg into --out.\n\n"
+            "With --hints 0,1,2,5,...: each model that takes hints is also scored with N hints per photo,\n"
+            "for each N, at positions drawn uniformly (seeded by --hint-seed and the photo's name; the\n"
+            "hints of a smaller N are among those of a larger one) and colored with the photo's true\n"
+            "color there (mean of 3x3 pixels). Rows read 'model @N hints'; models without hint input\n"
+            "are scored at N = 0 only. The CSVs gain a hints column; psnr_vs_hints.png plots PSNR."
         ),
     )
     p.add_argument("data", metavar="DATA", help="folder (or file) of color photos")
@@ -185,6 +391,16 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="evaluate only the first N photos (sorted by path)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="state dict (.pth or .safetensors) for a --model that names an architecture, e.g. "
+        "--model eccv16 --weights e.pth; repeat for several, in the order of those --model values",
+    )
+    p.add_argument("--hints", dest="hint_counts", metavar="N,N,...", help="hint counts to score, e.g. 0,1,2,5,10,20,50")
+    p.add_argument("--hint-seed", type=int, default=0, help="seed of the hint sampling (default: 0)")
     p.set_defaults(func=_run_eval)
 
 
@@ -213,6 +429,34 @@ def _display_names(specs: list[str]) -> list[str]:
     return names
 
 
+def _hint_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 0:
+        raise ValueError(f"--hints: expected hint counts >= 0 separated by commas, e.g. 0,1,2,5, got {text!r}")
+    return counts
+
+
+def _weights_per_model(models: list[str], weights: list[str]) -> list[str | None]:
+    """The k-th --weights goes with the k-th --model that names an architecture."""
+    if not weights:
+        return [None] * len(models)
+    from tinct.models import list_models
+
+    archs = [i for i, spec in enumerate(models) if spec in list_models()]
+    if len(archs) != len(weights):
+        raise ValueError(
+            f"--weights: got {len(weights)} file(s) for {len(archs)} --model value(s) naming an architecture "
+            f"({', '.join(list_models())}); give one --weights per such --model, in order"
+        )
+    paired: list[str | None] = [None] * len(models)
+    for i, file in zip(archs, weights, strict=True):
+        paired[i] = file
+    return paired
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -230,10 +474,16 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.limit is not None:
         paths = paths[: args.limit]
     names = [str(p.relative_to(data)) if data.is_dir() else p.name for p in paths]
+    hint_counts = _hint_counts(args.hint_counts) if args.hint_counts is not None else None
+    weights = _weights_per_model(args.models, args.weights)
     colorizers = {}
-    for label, spec in zip(_display_names(args.models), args.models, strict=True):
-        colorizers[label] = _load_colorizer(spec, args)
-    results = evaluate_models(paths, colorizers, names=names, vividness=args.vividness)
+    for label, spec, file in zip(_display_names(args.models), args.models, weights, strict=True):
+        colorizers[label] = _load_colorizer(spec, args, weights=file)
+    results = evaluate_models(
+        paths, colorizers, names=names, vividness=args.vividness, hint_counts=hint_counts, hint_seed=args.hint_seed
+    )
+    for note in results.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(results.format_table())
     written = write_results(results, args.out)
     print(f"{results.num_images} photo(s) evaluated; wrote {', '.join(written)} to {args.out}")
@@ -268,6 +518,94 @@ def _run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX (decoding included) and verify it with onnxruntime",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Write MODEL as an ONNX graph: inputs L (N,1,H,W) L* in [0,100], hints (N,3,H,W) for hint\n"
+            "models, vividness (scalar in [0,1], unless --vividness bakes one in); output ab (N,2,h,w)\n"
+            "a*b* already decoded. Batch, height and width are dynamic. The export is checked against\n"
+            "torch with onnxruntime at two input sizes (needs the 'onnx' extra)."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    p.add_argument("-o", "--out", required=True, metavar="FILE.onnx", help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default: 17)")
+    p.add_argument("--vividness", type=float, help="bake this vividness in (default: a 'vividness' input)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from tinct.export.onnx import export_onnx
+    from tinct.inference import Colorizer
+    from tinct.io.weights import WeightsError
+    from tinct.models.base import check_vividness
+
+    if args.vividness is not None:
+        check_vividness(args.vividness)
+    try:
+        colorizer = Colorizer.from_pretrained(args.model, device="cpu")
+    except WeightsError as err:
+        raise ValueError(str(err)) from None
+    path = export_onnx(colorizer.model, args.out, opset=args.opset, vividness=args.vividness)
+    print(f"wrote {path} (opset {args.opset}, verified against torch with onnxruntime)")
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # Users get "warning: <file>: <what>" on one line, not Python's file:line and source code.
+    print("warning: " + " ".join(str(message).split()), file=sys.stderr if file is None else file)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from tinct.serve.settings import DEFAULT_MAX_PIXELS
+
+    p = sub.add_parser(
+        "serve",
+        help="a local web page and HTTP API for colorizing (needs the 'serve' extra)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Serve a page (drag a photo in, compare before/after, vividness, color hints, download)\n"
+            "and an HTTP API (POST /api/colorize, GET /api/health, /api/models; docs at /docs).\n"
+            "The model is loaded once. Listens on 127.0.0.1 only unless --host says otherwise."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
+    p.add_argument("--workers", type=int, help="colorizations run at once, in threads (default: 2 on 2+ cores)")
+    p.add_argument("--queue", type=int, default=16, help="requests that may wait for a worker before 503 (default: 16)")
+    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MB (default: 25)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest width*height in pixels")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per colorization before 504 (default: 60)")
+    p.add_argument("--threads", type=int, help="torch threads per colorization (default: cores / workers)")
+    p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    p.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import tinct.serve
+
+    tinct.serve.run(
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        workers=args.workers,
+        queue=args.queue,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels,
+        timeout=args.timeout,
+        threads=args.threads,
+        device=args.device,
+        size=args.size,
+        log_level="debug" if args.verbose else "info",
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinct",
@@ -281,6 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_colorize(sub)
     _add_eval(sub)
     _add_models(sub)
+    _add_export(sub)
+    _add_serve(sub)
     return parser
 
 
@@ -289,10 +629,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, ImportError) as err:
+        print(f"tinct {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        # Refused or broken weights/checkpoints (e.g. `train --resume` on a pickle that would run
+        # code) are a usage error with a one-line message, not a crash. Checked by name so that
+        # `tinct --help` does not import torch.
+        if type(err).__name__ != "WeightsError":
+            raise
         print(f"tinct {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,447 @@
+"""The ``tinct serve`` web app: one static page and a small HTTP API over :class:`Colorizer`.
+
+Endpoints:
+  GET  /               the page (static/index.html; no CDN, no build step)
+  POST /api/colorize   multipart ``file`` (+ ``vividness``, ``hints``, ``format``) → image bytes
+  GET  /api/health     status, model, hint support, queue depth, limits
+  GET  /api/models     the loaded model, bundled weights and architectures
+  GET  /docs, /redoc   OpenAPI docs (served offline when the ``fastapi-offline`` assets are installed)
+
+Every error is JSON ``{"detail": "<one line a person can read>"}`` with status 400 (bad
+parameters), 413 (upload too large), 415 (not an accepted image type, judged by content),
+422 (an image that cannot be used: too many pixels, corrupt, truncated), 503 (busy; with
+``Retry-After``) or 504 (took longer than the timeout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import anyio.to_thread
+import numpy as np
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+
+from tinct import __version__
+from tinct.inference import Colorizer, bundled_weights, parse_hints
+from tinct.io.images import ImageReadError, open_image_size, read_image
+from tinct.models import list_models
+from tinct.models.base import check_vividness
+from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
+from tinct.serve.pool import PoolFull, PoolTimeout, WorkerPool
+from tinct.serve.settings import ServeSettings
+
+__all__ = ["FORMATS", "STATIC_DIR", "create_app"]
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Output formats: name → (PIL format, content type, file suffix, save options).
+FORMATS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
+    "png": ("PNG", "image/png", "png", {"compress_level": 4}),
+    "jpeg": ("JPEG", "image/jpeg", "jpg", {"quality": 92}),
+    "webp": ("WEBP", "image/webp", "webp", {"quality": 90, "method": 4}),
+}
+_FORMAT_ALIASES = {"jpg": "jpeg"}
+
+#: Body bytes allowed on top of the file itself: multipart boundaries and the small form fields.
+_FORM_OVERHEAD = 256 * 1024
+_COPY_CHUNK = 1 << 20
+
+# The page loads nothing from elsewhere; the policy makes any accidental CDN use fail loudly.
+_PAGE_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=message, headers=headers)
+
+
+def _display_name(filename: str | None) -> str:
+    name = os.path.basename((filename or "").replace("\\", "/")).strip()
+    name = "".join(c for c in name if c.isprintable())[:120]
+    return name or "upload"
+
+
+def _download_stem(name: str) -> str:
+    stem = os.path.splitext(name)[0]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "image"
+    return stem[:80]
+
+
+def _parse_format(value: str | None) -> str:
+    fmt = (value or "png").strip().lower()
+    fmt = _FORMAT_ALIASES.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise _error(400, f"format must be one of {', '.join(FORMATS)}, got {value!r}")
+    return fmt
+
+
+def _parse_vividness(value: str | None) -> float | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        vividness = float(value)
+    except ValueError:
+        raise _error(400, f"vividness must be a number in [0, 1], got {value!r}") from None
+    if not math.isfinite(vividness):
+        raise _error(400, f"vividness must be a number in [0, 1], got {value!r}")
+    try:
+        check_vividness(vividness)
+    except ValueError as err:
+        raise _error(400, str(err)) from None
+    return vividness
+
+
+def _parse_hints(value: str | None, limit: int) -> list[Any]:
+    if value is None or not value.strip():
+        return []
+    try:
+        hints = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise _error(400, f"hints must be JSON, a list of {{x, y, color}} objects ({err.msg})") from None
+    if not isinstance(hints, list):
+        raise _error(400, 'hints must be a JSON list like [{"x": 10, "y": 20, "color": "#ff0000"}]')
+    if len(hints) > limit:
+        raise _error(400, f"too many hints: {len(hints)} (at most {limit})")
+    return hints
+
+
+def _stage_upload(source: BinaryIO, name: str, settings: ServeSettings) -> tuple[str, tuple[int, int]]:
+    """Copy an upload to a temporary file and check it without decoding pixels.
+
+    Returns the file's path (the caller deletes it) and its (width, height) as displayed.
+    """
+    source.seek(0)
+    head = source.read(32)
+    if not head:
+        raise _error(415, f"{name}: empty file (0 bytes), not an image")
+    kind = sniff_image_type(head)
+    if kind is None:
+        raise _error(
+            415,
+            f"{name}: not a supported image (judged by its content, not its name); send {', '.join(ACCEPTED_TYPES)}",
+        )
+    fd, path = tempfile.mkstemp(prefix="tinct-upload-")
+    try:
+        size = len(head)
+        with os.fdopen(fd, "wb") as out:
+            out.write(head)
+            while chunk := source.read(_COPY_CHUNK):
+                size += len(chunk)
+                if size > settings.max_upload_bytes:
+                    raise _error(413, _too_large(settings))
+                out.write(chunk)
+        try:
+            width, height = open_image_size(path)  # header only: nothing is decoded yet
+        except ImageReadError as err:
+            if isinstance(err.__cause__, Image.DecompressionBombError):  # beyond even PIL's own limit
+                found = re.match(r"(\d+) pixels", err.reason)
+                count = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
+                raise _error(422, f"{name}: {count}, more than this server accepts ({_megapixels(settings)})") from None
+            raise _error(422, f"{name}: {err.reason}") from None
+        if width * height > settings.max_pixels:
+            raise _error(
+                422,
+                f"{name}: {width}x{height} is {width * height / 1e6:.1f} megapixels, more than this "
+                f"server accepts ({_megapixels(settings)})",
+            )
+        return path, (width, height)
+    except BaseException:
+        _unlink(path)
+        raise
+
+
+def _megapixels(settings: ServeSettings) -> str:
+    return f"{settings.max_pixels / 1e6:.1f} megapixels"
+
+
+def _too_large(settings: ServeSettings) -> str:
+    return f"upload too large: the limit is {settings.max_upload_bytes / (1 << 20):.1f} MB"
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+class _Unprocessable(Exception):
+    """An image that passed the header checks but cannot be decoded or colorized (→ 422)."""
+
+
+def _colorize_file(
+    colorizer: Colorizer,
+    path: str,
+    name: str,
+    hints: list[Any],
+    vividness: float | None,
+    fmt: str,
+    max_pixels: int,
+) -> bytes:
+    """Runs in a worker thread: decode, colorize, encode. Returns the encoded image."""
+    try:
+        rgb = read_image(path, max_pixels=max_pixels)
+    except ImageReadError as err:
+        raise _Unprocessable(f"{name}: {err.reason}") from None
+    try:
+        out = colorizer.colorize(rgb, hints=hints or None, vividness=vividness)
+    except ValueError as err:
+        raise _Unprocessable(f"{name}: {err}") from None
+    del rgb
+    pil_format, _, _, options = FORMATS[fmt]
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(out)).save(buffer, format=pil_format, **options)
+    return buffer.getvalue()
+
+
+def _model_name(colorizer: Colorizer) -> str:
+    return colorizer.source.stem if colorizer.source is not None else colorizer.model.config.name
+
+
+def _offline_docs_dir() -> Path | None:
+    """Swagger UI / ReDoc assets shipped by the ``fastapi-offline`` package, if installed."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    folder = Path(fastapi_offline.__file__).resolve().parent / "static"
+    needed = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js")
+    return folder if all((folder / f).is_file() for f in needed) else None
+
+
+def _add_docs(app: FastAPI, assets: Path) -> None:
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger(request: Request) -> Response:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/favicon.svg",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> Response:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - API reference",
+            redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/static/favicon.svg",
+            with_google_fonts=False,
+        )
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad parameters (vividness, hints, format) or no file"},
+    413: {"description": "Upload larger than the server's limit"},
+    415: {"description": "Not an accepted image type (judged by content)"},
+    422: {"description": "Image cannot be used: too many pixels, corrupt or truncated"},
+    503: {"description": "Every worker busy and the queue full; retry after Retry-After seconds"},
+    504: {"description": "Colorization took longer than the server's timeout"},
+}
+
+
+def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | None = None) -> FastAPI:
+    """Build the app. The model is loaded here, once (unless ``colorizer`` is given, e.g. in tests).
+
+    Args:
+        colorizer: the predictor to serve; default ``Colorizer.from_pretrained(settings.model)``.
+        settings: limits and knobs (see :class:`ServeSettings`).
+    """
+    settings = settings or ServeSettings()
+    if settings.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    if colorizer is None:
+        colorizer = Colorizer.from_pretrained(settings.model, device=settings.device, size=settings.size)
+    model_name = _model_name(colorizer)
+    pool = WorkerPool(settings.workers, settings.queue)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        pool.shutdown()
+
+    docs_assets = _offline_docs_dir()
+    app = FastAPI(
+        title="tinct",
+        version=__version__,
+        description="Colorize black-and-white photos. Only chroma is predicted; size and lightness are kept.",
+        docs_url=None if docs_assets else "/docs",
+        redoc_url=None if docs_assets else "/redoc",
+        lifespan=lifespan,
+    )
+    app.state.colorizer = colorizer
+    app.state.settings = settings
+    app.state.pool = pool
+    app.add_middleware(
+        UploadLimitMiddleware,
+        max_body_bytes=settings.max_upload_bytes + _FORM_OVERHEAD,
+        message=_too_large(settings),
+    )
+    if docs_assets:
+        _add_docs(app, docs_assets)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
+            parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
+        return JSONResponse({"detail": "bad request: " + "; ".join(parts)}, status_code=400)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(
+            STATIC_DIR / "index.html",
+            media_type="text/html",
+            headers={"Content-Security-Policy": _PAGE_CSP, "Cache-Control": "no-cache"},
+        )
+
+    @app.get("/api/health")
+    async def health() -> dict[str, Any]:
+        """Whether the server is up, which model it serves and how busy it is."""
+        model = colorizer.model
+        return {
+            "status": "ok",
+            "version": __version__,
+            "model": model_name,
+            "architecture": model.config.name,
+            "head": model.config.head,
+            "hints": colorizer.accepts_hints,
+            "default_vividness": (
+                colorizer.vividness if colorizer.vividness is not None else model.config.default_vividness
+            ),
+            "queue_depth": pool.waiting,
+            "running": pool.running,
+            "workers": settings.workers,
+            "queue_limit": settings.queue,
+            "max_upload_bytes": settings.max_upload_bytes,
+            "max_pixels": settings.max_pixels,
+            "timeout_seconds": settings.timeout,
+            "formats": list(FORMATS),
+        }
+
+    @app.get("/api/models")
+    async def models() -> dict[str, Any]:
+        """The model being served, the weights bundled with tinct and the known architectures.
+
+        The server serves one model, chosen at start (``tinct serve --model``).
+        """
+        return {
+            "current": {
+                "name": model_name,
+                "architecture": colorizer.model.config.name,
+                "head": colorizer.model.config.head,
+                "hints": colorizer.accepts_hints,
+                "source": str(colorizer.source) if colorizer.source else None,
+            },
+            "bundled": [
+                {"name": w.name, "size_mb": round(w.size_mb, 2), "model": w.model, "head": w.head, "hints": w.hints}
+                for w in bundled_weights()
+            ],
+            "architectures": list_models(),
+        }
+
+    @app.post(
+        "/api/colorize",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+                "description": "The colorized image: the upload's size and lightness, in the asked format",
+            },
+            **_ERRORS,
+        },
+    )
+    async def colorize(
+        file: Annotated[UploadFile | None, File(description="the photo (PNG, JPEG, WebP, GIF, BMP, TIFF)")] = None,
+        vividness: Annotated[str | None, Form(description="saturation in [0, 1]; default: the model's")] = None,
+        hints: Annotated[
+            str | None,
+            Form(description='JSON list of {"x", "y", "color": "#rrggbb"}, x/y in image pixels (hint models only)'),
+        ] = None,
+        fmt: Annotated[str, Form(alias="format", description="png | jpeg | webp")] = "png",
+    ) -> Response:
+        """Colorize one photo and return it as an image file of the same size."""
+        if file is None or not hasattr(file, "file"):
+            raise _error(400, "no file: send the photo as the multipart form field 'file'")
+        name = _display_name(file.filename)
+        fmt = _parse_format(fmt)
+        vivid = _parse_vividness(vividness)
+        hint_list = _parse_hints(hints, settings.max_hints)
+        if hint_list and not colorizer.accepts_hints:
+            raise _error(400, f"the model {model_name!r} does not accept hints")
+        if file.size is not None and file.size > settings.max_upload_bytes:
+            raise _error(413, _too_large(settings))
+
+        path, (width, height) = await anyio.to_thread.run_sync(_stage_upload, file.file, name, settings)
+        try:
+            checked_hints = parse_hints(hint_list, width, height)
+        except ValueError as err:
+            _unlink(path)
+            raise _error(400, f"hints: {err}") from None
+
+        started = time.perf_counter()
+        try:
+            data = await pool.run(
+                _colorize_file,
+                colorizer,
+                path,
+                name,
+                checked_hints,
+                vivid,
+                fmt,
+                settings.max_pixels,
+                timeout=settings.timeout,
+                cleanup=lambda: _unlink(path),
+            )
+        except PoolFull:
+            raise _error(
+                503,
+                f"the server is busy ({settings.workers} running, {settings.queue} waiting); try again shortly",
+                headers={"Retry-After": str(settings.retry_after)},
+            ) from None
+        except PoolTimeout:
+            raise _error(504, f"{name}: colorizing took longer than {settings.timeout:g} s") from None
+        except _Unprocessable as err:
+            raise _error(422, str(err)) from None
+        seconds = time.perf_counter() - started
+        _, media_type, suffix, _ = FORMATS[fmt]
+        return Response(
+            content=data,
+            media_type=media_type,
+            headers={
+                "Content-Disposition": f'inline; filename="{_download_stem(name)}-colorized.{suffix}"',
+                "Cache-Control": "no-store",
+                "X-Tinct-Model": model_name,
+                "X-Tinct-Seconds": f"{seconds:.3f}",
+                "X-Image-Width": str(width),
+                "X-Image-Height": str(height),
+            },
+        )
+
+    return app

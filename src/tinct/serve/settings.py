@@ -1,0 +1,89 @@
+"""Limits and knobs of ``tinct serve`` (no web dependencies here, so the CLI can build them cheaply)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+__all__ = ["DEFAULT_MAX_PIXELS", "ServeSettings", "default_torch_threads", "default_workers"]
+
+#: Largest accepted width*height of an upload. Lower than tinct.io's batch default (179 MP): one
+#: 50 MP request needs about 0.6 GB while it runs (input, L* plane, output, encoded file), and the
+#: server runs ``workers`` of them at once.
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+def default_workers() -> int:
+    """Colorizations run at once by default: 2 where there are at least 2 cores, else 1."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def default_torch_threads(workers: int) -> int:
+    """Torch intra-op threads per colorization: the cores shared out between the workers.
+
+    Running ``workers`` requests side by side, each with ``cores / workers`` threads, keeps every
+    core busy without oversubscribing (oversubscribed OpenMP barriers are 10-100x slower).
+    """
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeSettings:
+    """What the app enforces. Sizes in bytes and pixels, times in seconds.
+
+    Attributes:
+        model: weights to load when no colorizer is injected (see ``Colorizer.from_pretrained``).
+        device: where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``...).
+        size: working resolution of the model (longer side, pixels); ``None``: the model's.
+        workers: colorizations run at once, each in a thread of one process (the model is
+            loaded once and shared).
+        queue: requests allowed to wait for a worker; beyond ``workers + queue`` the server
+            answers 503 with ``Retry-After``.
+        max_upload_bytes: largest accepted upload (file); larger → 413, detected while the body
+            streams in.
+        max_pixels: largest accepted width*height, read from the file header before decoding;
+            larger → 422.
+        timeout: seconds from queueing a colorization to its result; longer → 504. A colorization
+            that already started cannot be interrupted: it finishes in its thread (still counted
+            in the queue) and its result is dropped.
+        torch_threads: torch intra-op threads, set when the app is created; ``None`` leaves the
+            process setting alone (``tinct serve`` passes :func:`default_torch_threads`).
+        retry_after: seconds suggested to a client refused with 503.
+        max_hints: most hints accepted in one request.
+    """
+
+    model: str = "default"
+    device: str = "auto"
+    size: int | None = None
+    workers: int = dataclasses.field(default_factory=default_workers)
+    queue: int = 16
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    timeout: float = 60.0
+    torch_threads: int | None = None
+    retry_after: int = 2
+    max_hints: int = 256
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str, value: object, minimum: int = 1) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+        positive_int("workers", self.workers)
+        positive_int("queue", self.queue, minimum=0)
+        positive_int("max_upload_bytes", self.max_upload_bytes)
+        positive_int("max_pixels", self.max_pixels)
+        positive_int("retry_after", self.retry_after)
+        positive_int("max_hints", self.max_hints, minimum=0)
+        if self.size is not None:
+            positive_int("size", self.size)
+        if self.torch_threads is not None:
+            positive_int("torch_threads", self.torch_threads)
+        if not (isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout) and self.timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+
+    @property
+    def capacity(self) -> int:
+        """Colorizations admitted at once (running + waiting)."""
+        return self.workers + self.queue
