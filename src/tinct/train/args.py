@@ -28,6 +28,7 @@ class TrainConfig:
     lr: float = 1e-4
     optimizer: str = "adamw"  #: "adamw" (Adam when weight_decay is 0) or "sgd" (momentum 0.9)
     encoder_lr_scale: float = 1.0  #: the pretrained encoder learns at lr × this
+    hint_lr_scale: float = 1.0  #: the hint input layers learn at lr × this
     freeze_encoder_epochs: int = 0  #: keep the encoder fixed (and its BN statistics) this long
     weight_decay: float = 0.0
     schedule: str = "constant"  #: "constant" or "cosine" (per step, after warmup)

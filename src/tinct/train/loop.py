@@ -120,15 +120,20 @@ def _lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
 
 
 def _param_groups(model: ColorizationModel, cfg: TrainConfig) -> list[dict]:
+    """Optimizer groups: the pretrained encoder at lr × encoder_lr_scale, the hint layers at
+    lr × hint_lr_scale, everything else at lr. Empty groups are dropped."""
     encoder = getattr(model, "encoder", None)
-    if encoder is None or cfg.encoder_lr_scale == 1.0:
-        return [{"params": list(model.parameters()), "lr_scale": 1.0}]
-    enc_ids = {id(p) for p in encoder.parameters()}
-    rest = [p for p in model.parameters() if id(p) not in enc_ids]
-    return [
-        {"params": list(encoder.parameters()), "lr_scale": cfg.encoder_lr_scale},
-        {"params": rest, "lr_scale": 1.0},
-    ]
+    enc_ids = {id(p) for p in encoder.parameters()} if encoder is not None else set()
+    groups: dict[str, list] = {"encoder": [], "hints": [], "rest": []}
+    for name, p in model.named_parameters():
+        if id(p) in enc_ids and cfg.encoder_lr_scale != 1.0:
+            groups["encoder"].append(p)
+        elif name.startswith(("hint_stem.", "hint_adapters.")) and cfg.hint_lr_scale != 1.0:
+            groups["hints"].append(p)
+        else:
+            groups["rest"].append(p)
+    scales = {"encoder": cfg.encoder_lr_scale, "hints": cfg.hint_lr_scale, "rest": 1.0}
+    return [{"params": ps, "lr_scale": scales[k]} for k, ps in groups.items() if ps]
 
 
 def _set_encoder_frozen(model: ColorizationModel, frozen: bool) -> None:
