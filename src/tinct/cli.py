@@ -50,6 +50,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--workers", type=int, help="data-loader worker processes")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--hint-lr-scale", type=float, help="learning-rate multiplier for the hint input layers")
     p.add_argument("--init-from", help="start from these .safetensors weights (fine-tuning)")
     p.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches per optimizer step")
     p.add_argument("--ema", type=float, help="keep an exponential moving average of weights with this decay")
@@ -80,6 +81,7 @@ def _run_train(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "threads": args.threads,
         "init_from": args.init_from,
+        "hint_lr_scale": args.hint_lr_scale,
         "ema": args.ema,
         "amp": args.amp,
         "compile": args.compile or None,
