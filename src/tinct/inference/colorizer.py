@@ -7,6 +7,11 @@ the output has the input's exact width, height and (up to uint8 rounding) lightn
 
 Memory: besides the input and output uint8 arrays, only one full-resolution float32 plane (L*)
 is kept; everything else at full resolution is done in blocks of rows.
+
+Speed: L* of an 8-bit image comes from per-level tables (one lookup per pixel for gray images),
+and the output is computed by ``tinct.color.lab.lightness_chroma_to_rgb_uint8`` in cache-sized blocks over
+``torch.get_num_threads()`` threads; the model runs in PyTorch or ONNX Runtime
+(``backend=``, see ``tinct.inference.backends``).
 """
 
 from __future__ import annotations
@@ -15,18 +20,18 @@ import dataclasses
 import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from tinct.color import lab as _lab
-from tinct.color.lab import lab_to_rgb, rgb_to_lab, srgb_to_linear
-from tinct.inference.hints import hints_to_tensor, parse_hints
+from tinct.color.lab import lightness_chroma_to_rgb_uint8, rgb_to_lightness
+from tinct.inference.backends import create_backend
+from tinct.inference.hints import hints_to_tensor, parse_hints, propagate_hints
 from tinct.io.images import read_image
 from tinct.models import list_models
 from tinct.models.base import ColorizationModel, check_vividness
@@ -48,13 +53,6 @@ __all__ = [
 BUNDLED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_NAME = "default"
 
-#: Full-resolution work is done in blocks of about this many pixels (~12 MB per float32 plane).
-_BLOCK_PIXELS = 1 << 20
-#: A color counts as in gamut when its Lab → sRGB → Lab round trip moves it by at most this
-#: (L*, a*, b* units); float32 round trips of in-gamut colors move by ~1e-3.
-_GAMUT_TOLERANCE = 0.1
-#: Bisection steps when pulling an out-of-gamut color's chroma in (chroma resolution 2^-8).
-_GAMUT_STEPS = 8
 #: Each hint paints a square of this side at the working resolution.
 HINT_PATCH = 1
 
@@ -164,17 +162,6 @@ def _pick_device(device: str | torch.device | None) -> torch.device:
 # Full-resolution color math, block by block
 
 
-def _block_rows(width: int) -> int:
-    return max(1, _BLOCK_PIXELS // max(1, width))
-
-
-def _lightness_from_linear_y(y: torch.Tensor) -> torch.Tensor:
-    # Same formula and constants as tinct.color.lab.rgb_to_lab (white Y = 1), L* only.
-    y = y / _lab._WHITE_D65[1]
-    f = torch.where(y > _lab._EPSILON, y.clamp(min=_lab._EPSILON) ** (1 / 3), _lab._KAPPA * y + 16 / 116)
-    return 116 * f - 16
-
-
 def image_lightness(rgb: np.ndarray) -> np.ndarray:
     """CIE L* of an sRGB image, without computing a* and b*.
 
@@ -182,53 +169,16 @@ def image_lightness(rgb: np.ndarray) -> np.ndarray:
         rgb: (H, W, 3) uint8 sRGB.
 
     Returns:
-        (H, W) float32 L* in [0, 100], equal to ``rgb_to_lab(rgb / 255)[0]`` to float32 precision.
+        (H, W) float32 L* in [0, 100], equal to ``rgb_to_lab(rgb / 255)[0]`` to float32 precision
+        (see ``tinct.color.lab.rgb_to_lightness``: per-level tables, one lookup per gray pixel).
     """
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {rgb.dtype} {rgb.shape}")
-    height, width = rgb.shape[:2]
-    # uint8 has 256 levels: linearise through a table, then Y is one weighted sum per pixel.
-    table = srgb_to_linear(torch.arange(256, dtype=torch.float32) / 255.0)
-    weights = torch.tensor(_lab._XYZ_FROM_RGB[1], dtype=torch.float32)
-    lut = (table[:, None] * weights).numpy()  # (256, 3): each channel's contribution to Y
-    out = np.empty((height, width), dtype=np.float32)
-    step = _block_rows(width)
-    for y0 in range(0, height, step):
-        block = rgb[y0 : y0 + step]
-        y = lut[block[..., 0], 0] + lut[block[..., 1], 1] + lut[block[..., 2], 2]
-        out[y0 : y0 + step] = _lightness_from_linear_y(torch.from_numpy(y)).numpy()
-    return out
-
-
-def _lab_to_rgb_in_gamut(lab: torch.Tensor) -> torch.Tensor:
-    """(3, h, w) L*a*b* → (3, h, w) sRGB in [0, 1], keeping L* and hue.
-
-    ``lab_to_rgb`` clips out-of-gamut colors per channel, which changes their lightness (a vivid
-    yellow prediction on a near-white pixel would come out darker). Here the chroma of such
-    colors is scaled down (bisection on the a*b* scale) until they fit, so L* is preserved.
-    """
-    rgb = lab_to_rgb(lab)
-    # lab_to_rgb only clips by clamping a channel to exactly 0 or 1, or z at 0 (b* > 200·f(Y));
-    # the (rare) pixels flagged this way are then checked by an exact round trip.
-    suspect = ((rgb <= 0) | (rgb >= 1)).any(dim=0) | (lab[2] > 200 * (lab[0] + 16) / 116)
-    if not bool(suspect.any()):
-        return rgb
-    moved = (rgb_to_lab(rgb[:, suspect][:, None]) - lab[:, suspect][:, None]).abs().amax(dim=0)[0]
-    bad = suspect.clone()
-    bad[suspect] = moved > _GAMUT_TOLERANCE
-    if not bool(bad.any()):
-        return rgb
-    L, ab = lab[0][bad], lab[1:, bad]  # (K,), (2, K)
-    lo = torch.zeros_like(L)
-    hi = torch.ones_like(L)
-    for _ in range(_GAMUT_STEPS):
-        mid = (lo + hi) / 2
-        trial = torch.cat((L[None], ab * mid), dim=0)[:, None]  # (3, 1, K)
-        ok = (rgb_to_lab(lab_to_rgb(trial)) - trial).abs().amax(dim=0)[0] <= _GAMUT_TOLERANCE
-        lo = torch.where(ok, mid, lo)
-        hi = torch.where(ok, hi, mid)
-    rgb[:, bad] = lab_to_rgb(torch.cat((L[None], ab * lo), dim=0)[:, None])[:, 0]
-    return rgb
+    with warnings.catch_warnings():
+        # Decoded images are often read-only arrays; they are only read here.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        chw = torch.from_numpy(rgb).permute(2, 0, 1)
+    return rgb_to_lightness(chw).numpy()
 
 
 def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.ndarray:
@@ -241,32 +191,11 @@ def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.nda
             ``None`` for zero chroma (the gray image).
 
     Returns:
-        (H, W, 3) uint8 sRGB. Out-of-gamut colors lose chroma, not lightness.
+        (H, W, 3) uint8 sRGB: each in-gamut color within one level of scikit-image's float64
+        ``lab2rgb`` of the same L*a*b*. Out-of-gamut colors lose chroma, not lightness (see
+        ``tinct.color.lab.lightness_chroma_to_rgb_uint8``, which does the work block by block).
     """
-    L = torch.as_tensor(L, dtype=torch.float32)
-    height, width = L.shape
-    out = np.empty((height, width, 3), dtype=np.uint8)
-    if ab is not None:
-        ab = ab.detach().to("cpu", torch.float32)
-        h = ab.shape[-2]
-        # Separable bilinear: the width pass once on the few low-resolution rows, the height
-        # pass per block, so no full-resolution a*b* planes are ever allocated.
-        ab_rows = F.interpolate(ab[None], size=(h, width), mode="bilinear", align_corners=False)[0]
-    step = _block_rows(width)
-    for y0 in range(0, height, step):
-        y1 = min(height, y0 + step)
-        Lb = L[y0:y1]
-        if ab is None:
-            chroma = torch.zeros(2, y1 - y0, width)
-        else:
-            src = ((torch.arange(y0, y1, dtype=torch.float64) + 0.5) * (h / height) - 0.5).clamp(min=0)
-            i0 = src.floor().long().clamp(max=h - 1)
-            i1 = (i0 + 1).clamp(max=h - 1)
-            frac = (src - i0).to(torch.float32)[None, :, None]
-            chroma = ab_rows[:, i0] * (1 - frac) + ab_rows[:, i1] * frac
-        rgb = _lab_to_rgb_in_gamut(torch.cat((Lb[None], chroma), dim=0))
-        out[y0:y1] = rgb.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
-    return out
+    return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=True)
 
 
 def _as_rgb_array(image: Any) -> np.ndarray:
@@ -296,12 +225,18 @@ class Colorizer:
     Args:
         model: a ``ColorizationModel`` (put in eval mode here).
         size: working resolution: the longer side of the small L* copy the model sees, in pixels,
-            rounded to ``model.size_multiple`` (default ``model.default_size``). Ignored by
+            rounded to ``model.size_multiple`` (default ``model.preferred_size``). Ignored by
             models with a ``fixed_size`` (the ``seed`` model always runs at 128×128).
         device: where the model runs (``"cpu"``, ``"cuda"``, ...); default: where it already is.
             Full-resolution pre/post-processing always runs on the CPU.
         vividness: default saturation knob in [0, 1] (see ``tinct.models.base``); default: the
             model's own ``config.default_vividness``.
+        backend: where the model runs: ``"torch"``, ``"onnxruntime"`` (an ONNX export of the
+            model, made once into a cache folder unless ``onnx_path`` is given; CPU) or ``"auto"``
+            (ONNX Runtime when installed and the model is on the CPU, else torch); see
+            ``tinct.inference.backends``.
+        onnx_path: an ONNX file exported from this model (``tinct export``) for the
+            onnxruntime backend.
 
     Example::
 
@@ -315,6 +250,8 @@ class Colorizer:
         size: int | None = None,
         device: str | torch.device | None = None,
         vividness: float | None = None,
+        backend: str = "torch",
+        onnx_path: str | os.PathLike | None = None,
     ) -> None:
         if size is not None and (isinstance(size, bool) or int(size) != size or size < 1):
             raise ValueError(f"size must be a positive number of pixels, got {size!r}")
@@ -333,6 +270,8 @@ class Colorizer:
             )
         self.size = int(size) if size is not None else None
         self.vividness = vividness
+        #: Runs the model on the small L* copy: ``backends.TorchBackend`` or ``OnnxRuntimeBackend``.
+        self.backend = create_backend(backend, self.model, onnx_path)
         #: Where the weights came from (set by ``from_pretrained``) and the file's metadata.
         self.source: Path | None = None
         self.metadata: dict[str, Any] = {}
@@ -344,6 +283,8 @@ class Colorizer:
         device: str | torch.device | None = None,
         size: int | None = None,
         vividness: float | None = None,
+        backend: str = "torch",
+        onnx_path: str | os.PathLike | None = None,
     ) -> Colorizer:
         """Load weights shipped with tinct or from a file (see :func:`resolve_weights`).
 
@@ -351,6 +292,7 @@ class Colorizer:
             name_or_path: ``None``/``"default"``, a bundled name or architecture, or a
                 ``.safetensors`` path. Nothing is ever downloaded.
             device: ``None``/``"auto"`` picks CUDA, then MPS, then CPU.
+            backend, onnx_path: see :class:`Colorizer`.
 
         Raises:
             FileNotFoundError: no such file / nothing bundled under that name.
@@ -360,7 +302,7 @@ class Colorizer:
         path = resolve_weights(name_or_path)
         device = _pick_device(device)
         model, meta = load_model(path, map_location=device)
-        colorizer = cls(model, size=size, vividness=vividness)
+        colorizer = cls(model, size=size, vividness=vividness, backend=backend, onnx_path=onnx_path)
         colorizer.source = path
         colorizer.metadata = meta
         return colorizer
@@ -368,7 +310,14 @@ class Colorizer:
     def __repr__(self) -> str:
         source = f", source={str(self.source)!r}" if self.source else ""
         name = self.model.config.name
-        return f"Colorizer(model={name!r}, size={self.size}, device={str(self.device)!r}{source})"
+        return (
+            f"Colorizer(model={name!r}, size={self.size}, device={str(self.device)!r}, "
+            f"backend={self.backend.name!r}{source})"
+        )
+
+    def use_backend(self, backend: str, onnx_path: str | os.PathLike | None = None) -> None:
+        """Switch where the model runs (see the ``backend`` argument of :class:`Colorizer`)."""
+        self.backend = create_backend(backend, self.model, onnx_path)
 
     @property
     def device(self) -> torch.device:
@@ -390,7 +339,7 @@ class Colorizer:
         if model.fixed_size is not None:
             return model.fixed_size, model.fixed_size
         m = model.size_multiple
-        side = self.size or model.default_size
+        side = self.size or model.preferred_size
         longest = max(m, round(side / m) * m)
         shorter = max(m, round(longest * min(height, width) / max(height, width) / m) * m)
         return (longest, shorter) if height >= width else (shorter, longest)
@@ -414,18 +363,7 @@ class Colorizer:
         vividness = self.vividness if vividness is None else vividness
         if vividness is not None:
             check_vividness(vividness)
-        param = next(self.model.parameters(), None)
-        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-        device = self.device
-        x = torch.as_tensor(L_small, dtype=dtype).to(device)[None, None]
-        if self.accepts_hints and hints is None:
-            # Hint models were trained with an all-zero hint tensor for "no hints", not without it.
-            hints = torch.zeros(1, 3, *x.shape[-2:])
-        if hints is not None:
-            hints = hints.to(device=device, dtype=dtype)
-        with torch.inference_mode():
-            ab = self.model.decode(self.model(x, hints), vividness)
-        return ab[0].to("cpu", torch.float32)
+        return self.backend.predict_ab(L_small, hints, vividness)
 
     def colorize(
         self,
@@ -478,6 +416,8 @@ class Colorizer:
         small = Image.fromarray(np.ascontiguousarray(L)).resize((w, h), Image.BICUBIC, reducing_gap=2.0)
         L_small = np.clip(np.asarray(small, dtype=np.float32), 0.0, 100.0)
         ab = self.predict_ab(L_small, hint_tensor, vividness)
+        if hint_tensor is not None:
+            ab = propagate_hints(ab, torch.from_numpy(L_small), hint_tensor)
         if not torch.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
         return combine_lab(L, ab)

@@ -1,0 +1,508 @@
+"""tinct benchmark suite: color conversion, end-to-end colorization vs a reference pipeline,
+model, training and data-loader throughput, and peak memory.
+
+    python benchmarks/bench.py            # `make bench`: ~5-10 minutes on 2 cores
+    python benchmarks/bench.py --quick    # fewer repetitions, no 24 MP reference memory run
+
+Prints tables and writes benchmarks/RESULTS.md. Every time is the median of several repetitions
+after a warm-up run. The reference pipeline is the one of the original tutorial and of Zhang et
+al.'s demo: scikit-image float64 conversions (rgb2lab of the whole image, lab2rgb) and
+``skimage.transform.resize``, around the SAME model as tinct's pipeline, so the difference is
+the pre/post-processing only. Test photos are synthetic but photo-like: a real photo from
+/work/shared/data/photos/val (or a generated scene if it is missing) upscaled, with film-grain
+noise, saved as grayscale JPEG q95 into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = Path("/work/shared/data/photos")
+SIZES_MP = {1: (1152, 864), 12: (4000, 3000), 24: (6000, 4000)}  # (width, height)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def timeit(fn: Callable[[], Any], reps: int, warmup: int = 1, budget: float | None = None) -> float:
+    """Median wall time of ``reps`` calls after ``warmup`` calls, in seconds. With a ``budget``
+    (seconds), stops early once the timed calls have used it (at least one call is timed)."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    for _ in range(reps):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if budget is not None and sum(times) > budget:
+            break
+    return statistics.median(times)
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    for name, module in (("skimage", "skimage"), ("opencv", "cv2"), ("onnxruntime", "onnxruntime"), ("pillow", "PIL")):
+        try:
+            out[name] = __import__(module).__version__
+        except Exception:  # not installed: say so in the table
+            out[name] = "not installed"
+    return out
+
+
+def photo_like(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """(H, W, 3) uint8: a real photo upscaled to width × height, plus luminance grain."""
+    source = None
+    val = PHOTOS / "val"
+    if val.is_dir():
+        files = sorted(p for p in val.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if files:
+            source = Image.open(files[0]).convert("RGB")
+    if source is None:  # a smooth synthetic scene
+        y, x = np.mgrid[0:432, 0:768] / 432.0
+        rgb = np.stack([0.5 + 0.4 * np.sin(3 * x + c + 4 * y * (c + 1)) for c in range(3)], axis=-1)
+        source = Image.fromarray((rgb * 255).astype(np.uint8))
+    big = np.asarray(source.resize((width, height), Image.BICUBIC), dtype=np.int16)
+    rng = np.random.default_rng(seed)
+    grain = rng.normal(0, 4, (height, width, 1)).astype(np.int16)
+    return np.clip(big + grain, 0, 255).astype(np.uint8)
+
+
+def make_jpegs(folder: Path) -> dict[int, Path]:
+    paths = {}
+    for mp, (w, h) in SIZES_MP.items():
+        path = folder / f"photo_{mp}mp.jpg"
+        Image.fromarray(photo_like(w, h, seed=mp)).convert("L").save(path, quality=95)
+        paths[mp] = path
+    return paths
+
+
+def load_colorizer(spec: str | None, backend: str = "torch", onnx_path: str | None = None):
+    """(Colorizer, description). Falls back to an untrained unet when no weights are bundled."""
+    from tinct.inference import Colorizer
+    from tinct.models import create_model
+
+    if spec is not None:
+        c = Colorizer.from_pretrained(spec, device="cpu", backend=backend, onnx_path=onnx_path)
+        return c, f"`{spec}`"
+    try:
+        c = Colorizer.from_pretrained(device="cpu", backend=backend, onnx_path=onnx_path)
+        return c, "bundled `default.safetensors`"
+    except FileNotFoundError:
+        torch.manual_seed(0)
+        model = create_model("unet", head="classification", output_stride=4, hints=True)
+        c = Colorizer(model, device="cpu", backend=backend, onnx_path=onnx_path)
+        return c, "UNTRAINED unet (classification head, output stride 4, hints): no bundled weights yet"
+
+
+# --------------------------------------------------------------------------------------------
+# Pipelines
+
+
+def tinct_pipeline(colorizer, src: Path, dst: Path) -> None:
+    from tinct.io.images import read_image, write_image
+
+    write_image(dst, colorizer.colorize(read_image(src)), quality=95)
+
+
+def reference_pipeline(colorizer, src: Path, dst: Path) -> None:
+    """The tutorial / Zhang et al. demo way, with the same model and the same file I/O."""
+    from skimage.color import lab2rgb, rgb2lab
+    from skimage.transform import resize
+
+    from tinct.io.images import read_image, write_image
+
+    rgb = read_image(src)
+    lab = rgb2lab(rgb)  # float64, whole image
+    L = lab[:, :, 0]
+    h, w = colorizer.working_size(*L.shape)
+    small = resize(L, (h, w))  # anti-aliased (Gaussian) downscale
+    ab = colorizer.predict_ab(small.astype(np.float32)).numpy()  # (2, h', w')
+    ab_full = resize(ab.transpose(1, 2, 0).astype(np.float64), L.shape)  # bilinear upscale
+    out = lab2rgb(np.concatenate((L[:, :, None], ab_full), axis=2))
+    write_image(dst, (out * 255).round().astype(np.uint8), quality=95)
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+def bench_conversion(reps: int) -> list[list[str]]:
+    import cv2
+    from skimage.color import lab2rgb, rgb2lab
+
+    from tinct.color.lab import lab_to_rgb, rgb_to_lab
+
+    w, h = SIZES_MP[12]
+    rgb32 = photo_like(w, h, seed=7).astype(np.float32) / 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_lab = rgb2lab(rgb32.astype(np.float64))
+        ref_rgb = lab2rgb(ref_lab)
+    lab32 = ref_lab.astype(np.float32)
+    rgb_t = torch.from_numpy(rgb32).permute(2, 0, 1).contiguous()  # tinct's (3, H, W) layout
+    lab_t = torch.from_numpy(lab32).permute(2, 0, 1).contiguous()
+
+    def err(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.abs(a.astype(np.float64) - b).max())
+
+    rows = []
+    methods = {
+        "tinct": (
+            lambda: rgb_to_lab(rgb_t),
+            lambda: lab_to_rgb(lab_t),
+            lambda out: out.permute(1, 2, 0).numpy(),
+        ),
+        "scikit-image": (lambda: rgb2lab(rgb32), lambda: lab2rgb(lab32), lambda out: out),
+        "OpenCV": (
+            lambda: cv2.cvtColor(rgb32, cv2.COLOR_RGB2Lab),
+            lambda: cv2.cvtColor(lab32, cv2.COLOR_Lab2RGB),
+            lambda out: out,
+        ),
+    }
+    times = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, (fwd, inv, to_hwc) in methods.items():
+            t_fwd = timeit(fwd, reps)
+            e_fwd = err(to_hwc(fwd()), ref_lab)
+            t_inv = timeit(inv, reps)
+            e_inv = err(to_hwc(inv()), ref_rgb)
+            times[name] = (t_fwd, t_inv)
+            rows.append([name, t_fwd, e_fwd, t_inv, e_inv])
+    sk_fwd, sk_inv = times["scikit-image"]
+    return [
+        [
+            name,
+            f"{t_fwd * 1e3:.0f}",
+            f"{sk_fwd / t_fwd:.1f}x",
+            f"{e_fwd:.1e}",
+            f"{t_inv * 1e3:.0f}",
+            f"{sk_inv / t_inv:.1f}x",
+            f"{e_inv:.1e}",
+        ]
+        for name, t_fwd, e_fwd, t_inv, e_inv in rows
+    ]
+
+
+def bench_end_to_end(
+    colorizers: dict[str, Any],
+    ref_colorizer,
+    jpegs: dict[int, Path],
+    tmp: Path,
+    reps: dict[int, int],
+    budget: float | None = None,
+) -> tuple[list[list[str]], dict[tuple[str, int], float]]:
+    pipelines: dict[str, tuple[Callable, Any]] = {name: (tinct_pipeline, c) for name, c in colorizers.items()}
+    pipelines["reference (scikit-image)"] = (reference_pipeline, ref_colorizer)
+    results: dict[tuple[str, int], float] = {}
+    for name, (run, colorizer) in pipelines.items():
+        run(colorizer, jpegs[1], tmp / "warmup.jpg")  # warm-up: imports, allocator, model
+        for mp, path in jpegs.items():
+            dst = tmp / f"out_{mp}.jpg"
+            results[name, mp] = timeit(
+                lambda run=run, c=colorizer, p=path, d=dst: run(c, p, d), reps[mp], warmup=0, budget=budget
+            )
+            print(f"  end-to-end {name:<26} {mp:>2} MP: {results[name, mp]:.2f} s", flush=True)
+    rows = []
+    ref = "reference (scikit-image)"
+    for mp in jpegs:
+        for name in pipelines:
+            t = results[name, mp]
+            rows.append([f"{mp} MP", name, f"{t:.2f}", f"{mp / t:.1f}", f"{results[ref, mp] / t:.1f}x"])
+    return rows, results
+
+
+def bench_model(colorizers: dict[str, Any], reps: int) -> tuple[list[list[str]], dict[str, float]]:
+    rows, times = [], {}
+    threads = torch.get_num_threads()
+    runs = [(name, c, threads) for name, c in colorizers.items()]
+    if threads > 1:  # OpenMP's barriers suffer most when other processes share the cores
+        runs.insert(1, ("tinct (torch), 1 thread", colorizers["tinct (torch)"], 1))
+    for name, c, n in runs:
+        h, w = c.working_size(*SIZES_MP[12][::-1])
+        L = np.random.default_rng(0).uniform(0, 100, (h, w)).astype(np.float32)
+        torch.set_num_threads(n)
+        try:
+            t = timeit(lambda c=c, L=L: c.predict_ab(L), reps, warmup=2, budget=30)
+        finally:
+            torch.set_num_threads(threads)
+        times[name] = t
+        rows.append([name, f"{h}x{w}", f"{t * 1e3:.0f}"])
+    return rows, times
+
+
+def bench_training(reps: int) -> list[list[str]]:
+    from tinct.losses import build_loss
+    from tinct.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("unet").train()
+    loss_fn = build_loss("ce", model.config.head, model.bins)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    L = torch.rand(16, 1, 256, 256) * 100
+    ab = torch.randn(16, 2, 256, 256) * 30
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(L), ab)["loss"]
+        loss.backward()
+        opt.step()
+
+    t0 = time.perf_counter()
+    step()  # warm-up
+    first = time.perf_counter() - t0
+    # A step slower than 20 s is dominated by compute, not by first-call overheads: report it
+    # rather than spend minutes repeating it (make bench must stay near 10 minutes).
+    t = first if first > 20 else timeit(step, reps, warmup=0, budget=60)
+    note = " (the warm-up step itself)" if first > 20 else ""
+    return [["unet (classification), batch 16, 256x256, AdamW" + note, f"{t:.2f}", f"{1 / t:.2f}", f"{16 / t:.1f}"]]
+
+
+def bench_loader(n_images: int) -> list[list[str]]:
+    from torch.utils.data import DataLoader
+
+    from tinct.data import ColorDataset
+
+    train = PHOTOS / "train"
+    if not train.is_dir():
+        return [["(no training photos found)", "-", "-", "-"]]
+    t0 = time.perf_counter()
+    dataset = ColorDataset(train, 256, train=True)
+    setup = time.perf_counter() - t0
+    rows = []
+    for workers in (0, 2):
+        loader = DataLoader(dataset, batch_size=16, shuffle=True, num_workers=workers)
+        seen = 0
+        t0 = time.perf_counter()
+        for L, _ab in loader:
+            seen += len(L)
+            if seen >= n_images:
+                break
+        t = time.perf_counter() - t0
+        rows.append([f"ColorDataset 256x256, batch 16, workers={workers}", f"{len(dataset)}", f"{seen / t:.0f}"])
+    rows.append(["(dataset setup: decode + cache all photos, once)", f"{len(dataset)}", f"{setup:.1f} s"])
+    return rows
+
+
+def child_memory(pipeline: str, image: str, model: str | None, backend: str, onnx_path: str | None) -> None:
+    """Run in a child process: peak RSS of one colorization above the post-load baseline."""
+
+    def status(key: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+        raise KeyError(key)
+
+    colorizer, _ = load_colorizer(model, backend=backend, onnx_path=onnx_path)
+    if pipeline == "reference":
+        import skimage.color  # noqa: F401
+        import skimage.transform  # noqa: F401
+    baseline = status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current RSS (Linux ≥ 4.0)
+        f.write("5")
+    with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp:
+        run = reference_pipeline if pipeline == "reference" else tinct_pipeline
+        run(colorizer, Path(image), Path(tmp) / "out.jpg")
+        peak = status("VmHWM")
+    print(json.dumps({"baseline": baseline, "peak": peak}))
+
+
+def bench_memory(
+    jpegs: dict[int, Path], model: str | None, pipelines: list[tuple[str, tuple[str, str]]], onnx_path: Path | None
+) -> list[list[str]]:
+    rows = []
+    for label, (pipeline, backend) in pipelines:
+        cmd = [sys.executable, __file__, "--child-memory", pipeline, "--image", str(jpegs[24]), "--backend", backend]
+        if model:
+            cmd += ["--model", model]
+        if backend == "onnxruntime" and onnx_path is not None:
+            cmd += ["--onnx", str(onnx_path)]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            rows.append([label, "failed", res.stderr.strip().splitlines()[-1] if res.stderr else "?"])
+            continue
+        data = json.loads(res.stdout.strip().splitlines()[-1])
+        rows.append([label, f"{data['baseline'] / 2**20:.0f}", f"{(data['peak'] - data['baseline']) / 2**20:.0f}"])
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions; skip the reference memory run")
+    parser.add_argument("--model", help="weights (.safetensors path or bundled name); default: bundled or untrained")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, i.e. the cores)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="markdown report to write")
+    parser.add_argument("--child-memory", choices=("tinct", "reference"), help=argparse.SUPPRESS)
+    parser.add_argument("--image", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="torch", help=argparse.SUPPRESS)
+    parser.add_argument("--onnx", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child_memory:
+        child_memory(args.child_memory, args.image, args.model, args.backend, args.onnx)
+        return 0
+
+    started = time.time()
+    load_start = os.getloadavg()
+    scratch = tempfile.TemporaryDirectory(prefix="tinct-bench-")  # the ONNX file, removed at exit
+    reps = 2 if args.quick else 5
+    e2e_reps = {1: 2, 12: 2, 24: 1} if args.quick else {1: 5, 12: 3, 24: 3}
+    sections: list[tuple[str, str, str]] = []
+
+    def section(title: str, note: str, header: list[str], rows: list[list[str]]) -> None:
+        text = table(header, rows)
+        print(f"\n## {title}\n{note}\n\n{text}\n", flush=True)
+        sections.append((title, note, text))
+
+    print("color conversion ...", flush=True)
+    section(
+        "Color conversion, 12 MP float32 (3000x4000)",
+        "Median ms; speed-up vs scikit-image; max abs error vs scikit-image float64 "
+        "(L*a*b* units forward, sRGB [0, 1] inverse). tinct: `tinct.color.lab` on a (3, H, W) tensor.",
+        ["method", "RGB→Lab ms", "vs skimage", "max err", "Lab→RGB ms", "vs skimage", "max err"],
+        bench_conversion(reps),
+    )
+
+    colorizer, model_desc = load_colorizer(args.model)
+    colorizers = {"tinct (torch)": colorizer}
+    export_note = "onnxruntime not installed"
+    onnx_path = None
+    from tinct.inference.backends import onnxruntime_available
+
+    if onnxruntime_available():
+        from tinct.export.onnx import export_onnx
+        from tinct.inference import Colorizer
+
+        onnx_path = Path(scratch.name) / "model.onnx"
+        t0 = time.perf_counter()
+        export_onnx(colorizer.model, onnx_path)
+        export_note = f"ONNX export + verification took {time.perf_counter() - t0:.1f} s (once, cached by the CLI)"
+        colorizers["tinct (onnxruntime)"] = Colorizer(
+            colorizer.model, size=colorizer.size, backend="onnxruntime", onnx_path=onnx_path
+        )
+
+    print("model ...", flush=True)
+    rows, model_times = bench_model(colorizers, reps=10 if not args.quick else 3)
+    section(
+        "Model alone at its working size (12 MP photo → 4:3 working size)",
+        f"Median ms of `Colorizer.predict_ab` (decoding included). Model: {model_desc}. {export_note}.",
+        ["backend", "input", "ms"],
+        rows,
+    )
+    # The reference pipeline runs the same model on the faster backend, so that its comparison
+    # with tinct measures the full-resolution pre/post-processing, not the backend.
+    fastest = min((name for name in colorizers), key=lambda name: model_times[name])
+
+    with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        jpegs = make_jpegs(tmp)
+        print("end-to-end ...", flush=True)
+        rows, results = bench_end_to_end(colorizers, colorizers[fastest], jpegs, tmp, e2e_reps, budget=90)
+        section(
+            "End-to-end: grayscale JPEG file in → colorized JPEG (q95, 4:4:4) file out",
+            f"Median seconds; megapixels per second; speed-up vs the reference pipeline: scikit-image "
+            f"float64 rgb2lab of the whole image, skimage.transform.resize down and up, lab2rgb, around "
+            f"the same model ({model_desc}) run by the same backend as `{fastest}`, with the same "
+            f"tinct.io read/write. Repetitions per size: {e2e_reps} (fewer when 90 s were used up).",
+            ["photo", "pipeline", "seconds", "MP/s", "vs reference"],
+            rows,
+        )
+        print("memory ...", flush=True)
+        pipelines = [("tinct (torch)", ("tinct", "torch"))]
+        if "tinct (onnxruntime)" in colorizers:
+            pipelines.append(("tinct (onnxruntime)", ("tinct", "onnxruntime")))
+        if not args.quick:
+            pipelines.append(("reference (scikit-image)", ("reference", colorizers[fastest].backend.name)))
+        section(
+            "Peak memory, 24 MP photo (6000x4000), one colorization in a child process",
+            "MiB. Baseline: resident set (/proc VmRSS) after imports and model load; peak: VmHWM "
+            "(reset to the baseline through /proc/self/clear_refs) during read → colorize → write, minus "
+            "the baseline. (getrusage(RUSAGE_CHILDREN) is not used: a forked child is charged the "
+            "parent's pages until it execs.)",
+            ["pipeline", "baseline MiB", "peak above baseline MiB"],
+            bench_memory(jpegs, args.model, pipelines, onnx_path),
+        )
+
+    print("training ...", flush=True)
+    section(
+        "Training step",
+        "Median seconds per optimizer step (forward, rebalanced cross-entropy, backward, AdamW) on random "
+        "data, after one warm-up step (fewer repetitions when 60 s were used up).",
+        ["setup", "s/step", "steps/s", "images/s"],
+        bench_training(reps=1 if args.quick else 3),
+    )
+    print("data loader ...", flush=True)
+    section(
+        "Data loader",
+        f"Images per second from `tinct.data.ColorDataset` over {PHOTOS / 'train'} (random resized 256x256 "
+        "crops, flip, rgb_to_lab; photos cached in memory after the first epoch's decode).",
+        ["loader", "photos", "images/s"],
+        bench_loader(64 if args.quick else 192),
+    )
+
+    elapsed = time.time() - started
+    vers = versions()
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python benchmarks/bench.py " + " ".join(shlex.quote(a) for a in given)
+    header = [
+        "# tinct benchmark results",
+        "",
+        "Generated by `benchmarks/bench.py` (`make bench`); do not edit by hand.",
+        "",
+        f"- Machine: {cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        f"- Command: `{command.strip()}`",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {elapsed / 60:.1f} minutes",
+        f"- Load average (1 min) at start / end: {load_start[0]:.1f} / {os.getloadavg()[0]:.1f} "
+        "(other processes share the cores: times are noisy)",
+        "",
+    ]
+    body = [f"## {title}\n\n{note}\n\n{text}\n" for title, note, text in sections]
+    Path(args.out).write_text("\n".join(header) + "\n" + "\n".join(body))
+    print(f"wrote {args.out} ({elapsed / 60:.1f} minutes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""Export a colorization model to ONNX with its decoding inside the graph, and verify the export.
+
+The graph (opset 17 by default, batch, height and width dynamic):
+
+* input ``L``: (N, 1, H, W) float32 L* in [0, 100], H and W valid for the model (multiples of
+  ``size_multiple``; fixed-size models: exactly ``fixed_size`` and only N is dynamic);
+* input ``hints`` (hint models only): (N, 3, H, W) float32 hint a*, b* and 0/1 mask, all zero
+  for "no hints";
+* input ``vividness`` (unless baked in at export): float32 scalar in [0, 1], see
+  ``tinct.models.base`` (annealed-mean temperature T = 1 − 0.9·v for classification heads,
+  chroma scale 0.5 + v for regression heads);
+* output ``ab``: (N, 2, H/stride, W/stride) float32 a*b* in a*b* units, already decoded.
+
+The file's metadata (``tinct`` key, JSON) records the architecture, its config, the baked
+vividness (or null) and the sizes the model accepts, so a runtime can check what it loads.
+Needs the ``onnx`` extra (``pip install 'tinct[onnx]'``: onnx and onnxruntime).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import types
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import tinct
+from tinct.models.base import ColorizationModel, check_vividness
+
+__all__ = ["DEFAULT_OPSET", "METADATA_KEY", "OnnxColorizer", "export_onnx", "read_onnx_metadata", "verify_onnx"]
+
+DEFAULT_OPSET = 17
+METADATA_KEY = "tinct"
+FORMAT = "tinct-onnx/1"
+#: Largest a*b* difference (a*b* units) accepted between ONNX Runtime and torch.
+TOLERANCE = 1e-3
+
+
+def _upsample_like_skip(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    # The unet's up blocks resize to `skip.shape[-2:]`, which tracing records as constants. For
+    # valid input sizes every skip is exactly twice the size of x, so a ×2 resize is the same
+    # operation and stays dynamic in the graph.
+    x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    return self.body(torch.cat((x, skip), dim=1))
+
+
+def _same_pad_conv(self, x: torch.Tensor) -> torch.Tensor:
+    left, right, top, bottom = self.export_pads
+    if left == right and top == bottom:  # symmetric (every stride-1 conv): the conv pads by itself
+        return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
+    return F.conv2d(F.pad(x, self.export_pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _even_size_pads(conv: nn.Conv2d) -> list[int]:
+    # TensorFlow 'SAME' padding of a conv is total = (ceil(n / s) - 1)·s + k - n. Tracing bakes the
+    # ceil of the example size in, so give the constant it has for every valid input: the sizes a
+    # strided conv sees are even (inputs are multiples of size_multiple = 32), hence total = k - s.
+    pads: list[int] = []
+    for k, s in zip(conv.kernel_size[::-1], conv.stride[::-1], strict=True):
+        if s not in (1, 2):
+            raise ValueError(f"cannot export a 'SAME'-padded convolution with stride {s}")
+        total = max(k - s, 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+def _pool_hints_by_ratio(ab_mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    # tinct.models.unet.pool_hints adapts the pooling to `size`, which the exporter cannot do with
+    # dynamic sizes. For valid inputs the ratio of the hint maps to each decoder stage is a fixed
+    # power of two, so the same pooling is an average pool with that ratio as kernel and stride.
+    ratio = (int(ab_mask.shape[-2]) // int(size[0]), int(ab_mask.shape[-1]) // int(size[1]))
+    if ratio == (1, 1):
+        return ab_mask
+    mask = ab_mask[:, 2:3]
+    weighted = F.avg_pool2d(torch.cat((ab_mask[:, :2] * mask, mask), dim=1), ratio, ratio)
+    covered = weighted[:, 2:3]
+    color = weighted[:, :2] / covered.clamp(min=1e-6)
+    return torch.cat((color, (covered > 0).to(ab_mask.dtype)), dim=1)
+
+
+@contextlib.contextmanager
+def _export_patches():
+    """Swap module-level helpers for trace-friendly equivalents while tracing (not thread-safe:
+    do not run the unet in other threads during an export)."""
+    from tinct.models import unet
+
+    original = getattr(unet, "pool_hints", None)
+    if original is not None:
+        unet.pool_hints = _pool_hints_by_ratio
+    try:
+        yield
+    finally:
+        if original is not None:
+            unet.pool_hints = original
+
+
+def _trace_friendly(model: ColorizationModel) -> ColorizationModel:
+    """A CPU float32 eval copy of ``model`` whose size-dependent ops trace as dynamic graphs."""
+    from tinct.models._efficientnet import _SamePadConv2d
+    from tinct.models.unet import _UpBlock
+
+    model = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    for module in model.modules():
+        if isinstance(module, _UpBlock):
+            module.forward = types.MethodType(_upsample_like_skip, module)
+        elif isinstance(module, _SamePadConv2d):
+            module.export_pads = _even_size_pads(module)
+            module.forward = types.MethodType(_same_pad_conv, module)
+    return model
+
+
+class OnnxColorizer(nn.Module):
+    """Trace-friendly wrapper: ``(L, [hints], [vividness]) → decoded a*b*`` (see module doc).
+
+    Args:
+        model: any ``ColorizationModel``.
+        vividness: bake this vividness into the graph (no ``vividness`` input); default: input.
+    """
+
+    def __init__(self, model: ColorizationModel, vividness: float | None = None) -> None:
+        super().__init__()
+        if vividness is not None:
+            check_vividness(vividness)
+        self.model = _trace_friendly(model)
+        self.head = model.config.head
+        self.hints = bool(model.config.hints)
+        self.vividness = vividness
+        if self.head == "classification":
+            # The annealed mean's expectation over the bins as a 1×1 convolution (fast everywhere).
+            bins = model.bins.detach().to("cpu", torch.float32)
+            self.register_buffer("bins_weight", bins.T.reshape(2, -1, 1, 1).contiguous())
+
+    def forward(self, L: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        extra = list(extra)
+        hints = extra.pop(0) if self.hints else None
+        v = extra.pop(0) if self.vividness is None else self.vividness
+        raw = self.model(L, hints)
+        if self.head == "regression":
+            return raw * (128.0 * (0.5 + v))
+        temperature = 1.0 - 0.9 * v
+        probs = torch.softmax(raw / temperature, dim=1)
+        return F.conv2d(probs, self.bins_weight)
+
+    def input_names(self) -> list[str]:
+        return ["L"] + (["hints"] if self.hints else []) + (["vividness"] if self.vividness is None else [])
+
+    def example_inputs(self, height: int, width: int, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
+        g = torch.Generator().manual_seed(seed)
+        inputs = [torch.rand(batch, 1, height, width, generator=g) * 100]
+        if self.hints:
+            hints = torch.zeros(batch, 3, height, width)
+            # A few random hints, so the hint branch is exercised.
+            idx = torch.randint(0, height * width, (batch, 4), generator=g)
+            for n in range(batch):
+                flat = hints[n].view(3, -1)
+                flat[:2, idx[n]] = torch.rand(2, 4, generator=g) * 120 - 60
+                flat[2, idx[n]] = 1.0
+            inputs.append(hints)
+        if self.vividness is None:
+            inputs.append(torch.tensor(0.3 + 0.4 * float(torch.rand((), generator=g))))
+        return tuple(inputs)
+
+
+def _sizes(model: ColorizationModel) -> list[tuple[int, int]]:
+    """Two different valid (H, W) for export and verification (non-square, to catch swaps)."""
+    if model.fixed_size is not None:
+        return [(model.fixed_size, model.fixed_size)] * 2
+    m = max(1, model.size_multiple)
+    return [(2 * m, 3 * m), (4 * m, 2 * m)] if m >= 16 else [(64, 96), (96, 48)]
+
+
+def _metadata(model: ColorizationModel, vividness: float | None, opset: int) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "model": model.config.name,
+        "config": json.loads(model.config.to_json()),
+        "vividness": vividness,
+        "default_vividness": model.config.default_vividness,
+        "hints": bool(model.config.hints),
+        "output_stride": model.output_stride,
+        "size_multiple": model.size_multiple,
+        "fixed_size": model.fixed_size,
+        "default_size": model.default_size,
+        "opset": opset,
+        "tinct_version": tinct.__version__,
+    }
+
+
+def export_onnx(
+    model: ColorizationModel,
+    path: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    *,
+    vividness: float | None = None,
+    verify: bool = True,
+) -> Path:
+    """Export ``model`` (decoding included) to an ONNX file and check it with ONNX Runtime.
+
+    Args:
+        path: the ``.onnx`` file to write (parent folders are created).
+        opset: ONNX opset version.
+        vividness: bake this vividness in; default: a ``vividness`` scalar input.
+        verify: run :func:`verify_onnx` (two input sizes, random inputs, max a*b* difference ≤
+            1e-3) and raise ``RuntimeError`` if it fails.
+
+    Returns:
+        ``Path(path)``.
+    """
+    try:
+        import onnx
+    except ImportError as err:
+        raise ImportError("ONNX export needs the onnx package: pip install 'tinct[onnx]'") from err
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = OnnxColorizer(model, vividness).eval()
+    names = wrapper.input_names()
+    height, width = _sizes(model)[0]
+    dynamic: dict[str, dict[int, str]] = {}
+    for name in names:
+        if name == "vividness":
+            continue
+        dynamic[name] = {0: "batch"} if model.fixed_size is not None else {0: "batch", 2: "height", 3: "width"}
+    dynamic["ab"] = {0: "batch"} if model.fixed_size is not None else {0: "batch", 2: "out_height", 3: "out_width"}
+    with warnings.catch_warnings(), torch.no_grad(), _export_patches():
+        # The TorchScript-based exporter warns about its own deprecation and about tracing the
+        # models' size checks (Python booleans); neither matters for these graphs.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            wrapper.example_inputs(height, width),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=names,
+            output_names=["ab"],
+            dynamic_axes=dynamic,
+            do_constant_folding=True,
+        )
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(_metadata(model, vividness, opset), sort_keys=True)
+    proto.producer_name = "tinct"
+    proto.producer_version = tinct.__version__
+    onnx.save(proto, str(path))
+    if verify:
+        diff = verify_onnx(path, model, vividness=vividness)
+        if not diff <= TOLERANCE:
+            raise RuntimeError(f"{path}: ONNX Runtime differs from torch by {diff:.3g} a*b* units (> {TOLERANCE})")
+    return path
+
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``tinct`` metadata of an exported file (raises ValueError if it has none)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Reading the metadata through a session also checks that the file loads at all.
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{path}: not an ONNX file exported by tinct (no '{METADATA_KEY}' metadata)")
+    meta = json.loads(raw)
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found != FORMAT:
+        raise ValueError(f"{path}: unsupported tinct ONNX format {found!r} (expected {FORMAT!r})")
+    return meta
+
+
+def verify_onnx(
+    path: str | os.PathLike,
+    model: ColorizationModel,
+    *,
+    vividness: float | None = None,
+    sizes: Sequence[tuple[int, int]] | None = None,
+    batch: int = 2,
+) -> float:
+    """Largest |a*b*| difference between ONNX Runtime on ``path`` and ``model.predict_ab`` in torch,
+    over random inputs at each (H, W) of ``sizes`` (default: two different valid sizes)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    reference = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    wrapper = OnnxColorizer(model, vividness)
+    names = wrapper.input_names()
+    worst = 0.0
+    for i, (height, width) in enumerate(sizes or _sizes(model)):
+        inputs = wrapper.example_inputs(height, width, batch=batch, seed=i + 1)
+        feeds = {name: t.numpy() for name, t in zip(names, inputs, strict=True)}
+        got = torch.from_numpy(session.run(["ab"], feeds)[0])
+        hints = inputs[1] if wrapper.hints else None
+        v = vividness if vividness is not None else float(inputs[-1])
+        with torch.inference_mode():
+            expected = reference.predict_ab(inputs[0], hints, v)
+        if got.shape != expected.shape:
+            raise RuntimeError(f"{path}: ONNX output shape {tuple(got.shape)} != torch {tuple(expected.shape)}")
+        worst = max(worst, float((got - expected).abs().max()))
+    return worst

@@ -1,0 +1,143 @@
+"""ONNX export (decoding inside the graph, dynamic sizes) verified with onnxruntime, the onnxruntime
+backend of the Colorizer, and the `tinct export` / `tinct colorize --backend` command lines.
+
+Exports are the slow part (a few seconds each), so two module-scoped files serve every test: a
+classification unet with multiscale hints exported through the CLI, and a regression unet with
+stem hints and a baked vividness.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from tinct.cli import main  # noqa: E402
+from tinct.export.onnx import export_onnx, read_onnx_metadata, verify_onnx  # noqa: E402
+from tinct.inference import Colorizer, backends  # noqa: E402
+from tinct.models import create_model  # noqa: E402
+from tinct.models.loading import load_model, save_model  # noqa: E402
+
+TINY = {"decoder_channels": (8, 8, 8, 8)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Shared CPU cores: one torch thread keeps the tiny models fast (see test_colorizer.py).
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def hint_model(tmp_path_factory):
+    """(weights path, ONNX path exported by `tinct export`) for a classification unet with hints
+    entering at every decoder stage (the size-dependent pooling the export has to trace)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    torch.manual_seed(0)
+    model = create_model("unet", head="classification", hints=True, hint_injection="multiscale", **TINY)
+    with torch.no_grad():  # non-trivial outputs: the zero-initialised hint branch gets weights too
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    weights = folder / "hint.safetensors"
+    save_model(weights, model)
+    onnx_path = folder / "hint.onnx"
+    assert main(["export", str(weights), "-o", str(onnx_path), "--opset", "17"]) == 0
+    return weights, onnx_path
+
+
+@pytest.fixture(scope="module")
+def regression_model(tmp_path_factory):
+    torch.manual_seed(1)
+    model = create_model("unet", head="regression", hints=True, output_stride=4, **TINY)
+    path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "reg.onnx", vividness=0.8, verify=False)
+    return model, path
+
+
+def test_cli_export_writes_verified_dynamic_graph(hint_model, capsys):
+    _, onnx_path = hint_model
+    assert "verified against torch" in capsys.readouterr().out or onnx_path.is_file()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    assert inputs == {"L": ["batch", 1, "height", "width"], "hints": ["batch", 3, "height", "width"], "vividness": []}
+    meta = read_onnx_metadata(onnx_path)
+    assert meta["model"] == "unet" and meta["config"]["head"] == "classification" and meta["vividness"] is None
+
+
+def test_classification_hints_onnx_matches_torch_at_two_sizes(hint_model):
+    weights, onnx_path = hint_model
+    model, _ = load_model(weights)
+    diff = verify_onnx(onnx_path, model, sizes=[(64, 96), (128, 32)], batch=2)
+    assert diff <= 1e-3
+
+
+def test_regression_baked_vividness_matches_torch_at_two_sizes(regression_model):
+    model, path = regression_model
+    names = [i.name for i in ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()]
+    assert names == ["L", "hints"]  # vividness baked in
+    assert verify_onnx(path, model, vividness=0.8, sizes=[(32, 64), (96, 64)]) <= 1e-3
+    # The baked value is checked when the file is used with another vividness.
+    colorizer = Colorizer(model, backend="onnxruntime", onnx_path=path)
+    image = np.zeros((40, 50, 3), np.uint8) + 120
+    colorizer.colorize(image, vividness=0.8)
+    with pytest.raises(ValueError, match="vividness 0.8 built in"):
+        colorizer.colorize(image, vividness=0.3)
+
+
+def test_onnxruntime_backend_colorizes_like_torch(hint_model):
+    weights, onnx_path = hint_model
+    by_torch = Colorizer.from_pretrained(weights, device="cpu", size=64)
+    by_ort = Colorizer.from_pretrained(weights, device="cpu", size=64, backend="onnxruntime", onnx_path=onnx_path)
+    assert by_ort.backend.name == "onnxruntime" and "onnxruntime" in repr(by_ort)
+    y, x = np.mgrid[0:70, 0:90]
+    image = np.repeat(((x * 3 + y) % 256).astype(np.uint8)[..., None], 3, axis=2)
+    hints = [(10, 10, (255, 0, 0))]
+    for kwargs in ({}, {"hints": hints, "vividness": 0.9}):
+        a, b = by_torch.colorize(image, **kwargs), by_ort.colorize(image, **kwargs)
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_backend_exports_once_into_the_cache(hint_model, tmp_path, monkeypatch):
+    weights, onnx_path = hint_model
+    model, _ = load_model(weights)
+    monkeypatch.setenv("TINCT_CACHE_DIR", str(tmp_path))
+    cached = backends.cache_dir() / f"unet-{backends._model_key(model, 17)}.onnx"
+    cached.parent.mkdir(parents=True)
+    shutil.copy(onnx_path, cached)  # as if exported by an earlier run: no export now
+    backend = backends.create_backend("onnxruntime", model)
+    assert backend.path == cached
+    other = create_model("unet", head="regression", **TINY)
+    with pytest.raises(ValueError, match="not from this"):
+        backends.OnnxRuntimeBackend(other, onnx_path)
+
+
+def test_auto_backend_falls_back_to_torch(monkeypatch):
+    model = create_model("unet", **TINY)
+    monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)
+    assert backends.create_backend("auto", model).name == "torch"
+    with pytest.raises(ValueError, match="unknown backend"):
+        backends.create_backend("tensorrt", model)
+
+
+def test_cli_colorize_with_onnxruntime_backend(hint_model, tmp_path):
+    weights, onnx_path = hint_model
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40), dtype=np.uint8)).save(src / "a.png")
+    out = tmp_path / "out"
+    argv = ["colorize", str(src), "-o", str(out), "--model", str(weights), "--size", "64"]
+    assert main([*argv, "--backend", "onnxruntime", "--onnx", str(onnx_path)]) == 0
+    assert Image.open(out / "a.png").size == (40, 30)
+
+
+def test_cli_export_rejects_bad_vividness(hint_model, tmp_path, capsys):
+    weights, _ = hint_model
+    assert main(["export", str(weights), "-o", str(tmp_path / "x.onnx"), "--vividness", "2"]) == 2
+    assert "vividness" in capsys.readouterr().err
