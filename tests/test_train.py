@@ -188,3 +188,30 @@ def test_init_from_keeps_new_layers_fresh(tmp_path):
     )
     with pytest.raises(ValueError, match="shape mismatches"):
         fit(bad)
+
+
+def test_gradient_accumulation_matches_the_full_batch(tmp_path):
+    """Two accumulated half-batches make the same SGD step as one full batch (no batch norm in seed)."""
+    data = tmp_path / "data"
+    write_photos(data, 4, size=(96, 96))
+    common = dict(data=str(data), model="seed", size=128, epochs=1, batch_size=4, lr=1e-2, optimizer="sgd", seed=5)
+    whole = fit(TrainConfig(**common, out=str(tmp_path / "whole"))).model.state_dict()
+    accumulated = fit(TrainConfig(**common, grad_accum=2, out=str(tmp_path / "accum"))).model.state_dict()
+    for name, value in whole.items():
+        assert torch.allclose(accumulated[name], value, atol=1e-6), name
+
+
+def test_ema_weights_are_validated_and_saved(tmp_path):
+    data = tmp_path / "data"
+    write_photos(data, 4, size=(64, 64))
+    args = {**TINY_UNET, "head": "regression", "output_stride": 2}
+    common = dict(data=str(data), model="unet", model_args=args, size=64, epochs=2, batch_size=2, lr=1e-2, seed=2)
+    plain = fit(TrainConfig(**common, out=str(tmp_path / "plain"))).model
+    result = fit(TrainConfig(**common, ema=0.5, out=str(tmp_path / "ema")))
+    saved, _ = load_model(result.out / "checkpoints/last.safetensors")
+    # The saved weights are the EMA ones, which differ from the raw weights of an identical run without EMA.
+    assert torch.equal(saved.head[2].weight, result.model.head[2].weight)
+    assert not torch.allclose(result.model.head[2].weight, plain.head[2].weight)
+    assert "ema" in load_resume_state(result.out / "checkpoints/last.resume.pt")
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.5)
