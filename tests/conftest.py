@@ -1,10 +1,24 @@
 """Shared fixtures: small synthetic photo folders made on the fly (no committed binaries)."""
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+
+def _shared_photos() -> Path:
+    """The team's photo set (train/ and val/): $TINCT_SHARED_PHOTOS, else ../shared/data/photos
+    beside the checkout, else /work/shared/data/photos (where CI's clone may live elsewhere)."""
+    if os.environ.get("TINCT_SHARED_PHOTOS"):
+        return Path(os.environ["TINCT_SHARED_PHOTOS"])
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+    return beside if beside.is_dir() else Path("/work/shared/data/photos")
+
+
+SHARED_PHOTOS = _shared_photos()
+VAL_PHOTOS = SHARED_PHOTOS / "val"
 
 
 def synthetic_photo(seed: int, width: int = 96, height: int = 80) -> np.ndarray:

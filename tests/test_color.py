@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ from skimage.color import lab2rgb, rgb2lab
 
 from tinct.color import lab_to_rgb, rgb_to_lab
 
-PHOTOS = Path("/work/shared/data/photos/val")
+from .conftest import VAL_PHOTOS
+
+PHOTOS = VAL_PHOTOS
 
 
 def _to_chw(image: np.ndarray, dtype=torch.float32) -> torch.Tensor:

@@ -138,8 +138,13 @@ def weights(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_colorize_leaves_no_partial_output(tmp_path, weights, sig):
-    count = 30
-    write_photos(tmp_path / "in", count, size=(640, 480))
+    # Many inputs (hard links to three photos, cheap to make), so the batch is still running when
+    # the signal lands even on a fast idle machine.
+    count = 300
+    sources = write_photos(tmp_path / "src", 3, size=(640, 480))
+    (tmp_path / "in").mkdir()
+    for i in range(count):
+        os.link(sources[i % 3], tmp_path / "in" / f"photo_{i:03d}.png")
     out = tmp_path / "out"
     job = subprocess.Popen(
         _tinct("colorize", str(tmp_path / "in"), "-o", str(out), "--model", str(weights), "--size", "64"),

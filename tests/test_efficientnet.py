@@ -1,7 +1,5 @@
 """The EfficientNet-Lite0 port loads the ImageNet weights exactly and classifies real photos."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -9,7 +7,9 @@ from PIL import Image
 
 from tinct.models._efficientnet import INPUT_MEAN, INPUT_STD, EfficientNetLite0, pretrained_state_dict
 
-VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "val"
+from .conftest import VAL_PHOTOS
+
+VAL = VAL_PHOTOS
 # ImageNet class indices: 49 African crocodile, 50 American alligator; 525 dam;
 # 0 tench, 1 goldfish, 389-397 assorted fish.
 EXPECTED = {

@@ -22,9 +22,10 @@ from PIL import Image
 
 from tinct.io.images import ImageReadError, read_image
 
+from .conftest import VAL_PHOTOS
 from .corpus import colorful
 
-REAL_PHOTOS = Path("/work/shared/data/photos/val")
+REAL_PHOTOS = VAL_PHOTOS
 MAX_PIXELS = 1 << 22
 
 
