@@ -136,6 +136,10 @@ def weights(tmp_path_factory) -> Path:
     return path
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_colorize_leaves_no_partial_output(tmp_path, weights, sig):
     # Many inputs (hard links to three photos, cheap to make), so the batch is still running when
@@ -152,6 +156,9 @@ def test_interrupted_colorize_leaves_no_partial_output(tmp_path, weights, sig):
         stderr=subprocess.PIPE,
         env=_env(),
         text=True,
+        # A test runner started in the background (`make test &`, some CI shells) ignores SIGINT,
+        # and children inherit that; give the job the default handling a terminal user has.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 240
