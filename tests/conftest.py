@@ -50,3 +50,15 @@ def photo_folder(tmp_path) -> Path:
     write_photos(folder, 3)
     write_photos(folder / "sub", 1)
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests with one torch thread. On shared or oversubscribed cores, OpenMP
+    thread barriers make multi-threaded inference of tiny models 10-100x slower than one thread."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

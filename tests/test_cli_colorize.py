@@ -14,14 +14,7 @@ from tinct.inference import BatchReport, Colorizer, colorize_paths
 from tinct.models import create_model
 from tinct.models.loading import save_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Shared CPU cores: one thread keeps these tiny models fast (see test_colorizer.py).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,7 @@ from tinct.metrics.evaluate import evaluate_models, gray_version, write_results
 from tinct.models import create_model
 from tinct.models.loading import save_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Shared CPU cores: one thread keeps these tiny models fast (see test_colorizer.py).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def color_photo(width: int, height: int, seed: int) -> np.ndarray:

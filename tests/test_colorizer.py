@@ -17,14 +17,7 @@ from tinct.models.loading import save_model
 TINY_UNET = {"decoder_channels": (8, 8, 8, 8)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The test machine's cores are shared with training jobs; OpenMP thread barriers then make
-    # multi-threaded inference of these tiny models 10-100x slower than one thread.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

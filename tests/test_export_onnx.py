@@ -27,13 +27,7 @@ from tinct.models.loading import load_model, save_model  # noqa: E402
 TINY = {"decoder_channels": (8, 8, 8, 8)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Shared CPU cores: one torch thread keeps the tiny models fast (see test_colorizer.py).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,7 @@ from tinct.color.lab import lab_to_rgb, lab_to_rgb_uint8, rgb_to_lab, rgb_to_lig
 from tinct.inference import Colorizer, combine_lab, image_lightness
 from tinct.models import create_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Shared CPU cores: one torch thread keeps the tiny models fast (see test_colorizer.py).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sk_lab2rgb(lab: np.ndarray) -> np.ndarray:

@@ -35,12 +35,7 @@ from .corpus import Expect, make_corpus, output_name
 TINY = {"decoder_channels": (8, 8, 8, 8)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

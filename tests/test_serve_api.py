@@ -37,12 +37,7 @@ from .conftest import synthetic_photo  # noqa: E402
 TINY = {"decoder_channels": (8, 8, 8, 8), "head": "classification", "output_stride": 4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_colorizer(hints: bool = True) -> Colorizer:

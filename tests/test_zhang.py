@@ -23,17 +23,11 @@ from tinct.train import loop as fit_module
 
 from .conftest import synthetic_photo, write_photos
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def models(_one_thread):
+def models(one_torch_thread):
     torch.manual_seed(0)
     return {"eccv16": create_model("eccv16").eval(), "siggraph17": create_model("siggraph17").eval()}
 
