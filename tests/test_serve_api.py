@@ -478,3 +478,14 @@ def test_cli_serve_help_and_dispatch(monkeypatch):
     assert args.func(args) == 0
     assert seen["port"] == 9000 and seen["host"] == "127.0.0.1" and seen["workers"] == 1
     assert seen["max_upload_mb"] == 5 and seen["timeout"] == 7
+
+
+def test_animated_upload_is_colorized_with_a_warning_naming_it(client):
+    frames = [Image.fromarray(np.full((40, 60, 3), v, np.uint8)) for v in (60, 200)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.warns(UserWarning, match="^party.gif: animated"):  # the server log names the upload too
+        r = post(client, buffer.getvalue(), name="party.gif")
+    assert r.status_code == 200
+    assert r.headers["X-Tinct-Warning"] == "party.gif: animated or multi-page image, using the first frame only"
+    assert "X-Tinct-Warning" not in post(client, png_bytes(np.asarray(frames[0])), name="still.png").headers

@@ -237,6 +237,7 @@ def read_image(
     path: PathLike,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     draft_size: tuple[int, int] | None = None,
+    display_name: str | None = None,
 ) -> np.ndarray:
     """Decode an image file to sRGB.
 
@@ -248,6 +249,8 @@ def read_image(
             only, decode at a reduced scale (1/2, 1/4 or 1/8) chosen so that the result is still
             at least this large: the returned image is then SMALLER than the file. Much faster
             when only a small copy is needed (e.g. the model input). Ignored for other formats.
+        display_name: how warnings name the file (e.g. an upload's own name rather than the
+            server's temporary path); default the path.
 
     Returns:
         ``(H, W, 3)`` uint8 RGB, values 0..255, with EXIF orientation applied (all 8 values).
@@ -299,7 +302,8 @@ def read_image(
     except Exception as exc:
         raise ImageReadError(path, _reason(exc, stage)) from exc
     if animated:
-        warnings.warn(f"{_display(path)}: animated or multi-page image, using the first frame only", stacklevel=2)
+        shown = display_name if display_name is not None else _display(path)
+        warnings.warn(f"{shown}: animated or multi-page image, using the first frame only", stacklevel=2)
     # np.asarray on a PIL image can be read-only; callers expect to own a writable array.
     return rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.array(rgb, order="C")
 

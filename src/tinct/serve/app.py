@@ -186,6 +186,19 @@ class _Unprocessable(Exception):
     """An image that passed the header checks but cannot be decoded or colorized (→ 422)."""
 
 
+_FIRST_FRAME_NOTE = "animated or multi-page image, using the first frame only"
+
+
+def _frame_warning(path: str, name: str) -> str | None:
+    """The one-line warning for an animated upload, naming the file as the client sent it."""
+    try:
+        with Image.open(path) as image:
+            multi = getattr(image, "n_frames", 1) > 1
+    except Exception:  # noqa: BLE001 - read_image reports unreadable files properly
+        return None
+    return f"{name}: {_FIRST_FRAME_NOTE}" if multi else None
+
+
 def _colorize_file(
     colorizer: Colorizer,
     path: str,
@@ -194,10 +207,13 @@ def _colorize_file(
     vividness: float | None,
     fmt: str,
     max_pixels: int,
-) -> bytes:
-    """Runs in a worker thread: decode, colorize, encode. Returns the encoded image."""
+) -> tuple[bytes, str | None]:
+    """Runs in a worker thread: decode, colorize, encode. Returns the encoded image and a
+    warning for the client (or None)."""
+    warning = _frame_warning(path, name)
     try:
-        rgb = read_image(path, max_pixels=max_pixels)
+        # Warnings name the upload as the client sent it, never the server's temporary file.
+        rgb = read_image(path, max_pixels=max_pixels, display_name=name)
     except ImageReadError as err:
         raise _Unprocessable(f"{name}: {err.reason}") from None
     try:
@@ -208,7 +224,7 @@ def _colorize_file(
     pil_format, _, _, options = FORMATS[fmt]
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(out)).save(buffer, format=pil_format, **options)
-    return buffer.getvalue()
+    return buffer.getvalue(), warning
 
 
 def _model_name(colorizer: Colorizer) -> str:
@@ -407,7 +423,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
 
         started = time.perf_counter()
         try:
-            data = await pool.run(
+            data, warning = await pool.run(
                 _colorize_file,
                 colorizer,
                 path,
@@ -441,6 +457,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
                 "X-Tinct-Seconds": f"{seconds:.3f}",
                 "X-Image-Width": str(width),
                 "X-Image-Height": str(height),
+                **({"X-Tinct-Warning": warning} if warning else {}),
             },
         )
 
