@@ -62,3 +62,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    """A tiny untrained unet (classification head, no hints) saved as tinct weights."""
+    import torch
+
+    from tinct.models import create_model
+    from tinct.models.loading import save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_model(path, create_model("unet", decoder_channels=(8, 8, 8, 8)))
+    return path

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from tinct.cli import main
 from tinct.inference import BatchReport, Colorizer, colorize_paths
-from tinct.models import create_model
-from tinct.models.loading import save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_model(path, create_model("unet", decoder_channels=(8, 8, 8, 8)))
-    return path
 
 
 def photo(width: int, height: int, seed: int = 0) -> Image.Image:

@@ -17,8 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tinct.models import create_model
-from tinct.models.loading import load_model, save_model
+from tinct.models.loading import load_model
 from tinct.train import fit, load_config
 from tinct.train.checkpoint import load_resume_state
 
@@ -126,14 +125,6 @@ def test_train_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     expected, _ = load_model(straight / "checkpoints" / "last.safetensors")
     for (name, a), b in zip(resumed.state_dict().items(), expected.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_model(path, create_model("unet", decoder_channels=(8, 8, 8, 8)))
-    return path
 
 
 def _default_sigint() -> None:

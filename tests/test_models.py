@@ -148,7 +148,7 @@ def test_multiscale_hints_start_neutral_and_reach_every_scale():
 
 
 def test_pool_hints_keeps_a_one_pixel_hint():
-    from tinct.models.unet import pool_hints
+    from tinct.ops import pool_hints
 
     ab_mask = torch.zeros(1, 3, 32, 32)
     ab_mask[0, :, 5, 7] = torch.tensor([0.5, -0.25, 1.0])

@@ -44,14 +44,6 @@ def corpus(tmp_path_factory) -> tuple[Path, dict[str, Expect]]:
     return folder, make_corpus(folder)
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_model(path, create_model("unet", **TINY))
-    return path
-
-
 def nonblank(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 

@@ -11,25 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from tinct.inference.batch import Shard, rank_log_path, shard_index
-from tinct.models import create_model
-from tinct.models.loading import save_model
 
 from .conftest import synthetic_photo, write_photos
 
 RANKS = 2
 COUNT = 40
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_model(path, create_model("unet", decoder_channels=(8, 8, 8, 8)))
-    return path
 
 
 def _command(src: Path, out: Path, weights: Path) -> list[str]:

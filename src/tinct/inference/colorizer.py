@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from tinct.color.lab import lightness_chroma_to_rgb_uint8, rgb_to_lightness
+from tinct.device import pick_device
 from tinct.inference.backends import create_backend
 from tinct.inference.hints import hints_to_tensor, parse_hints, propagate_hints
 from tinct.io.images import read_image
@@ -139,25 +140,6 @@ def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
     )
 
 
-def _pick_device(device: str | torch.device | None) -> torch.device:
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        picked = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}") from None
-    if picked.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: no CUDA device is available")
-    mps = getattr(torch.backends, "mps", None)
-    if picked.type == "mps" and not (mps is not None and mps.is_available()):
-        raise ValueError(f"device {device!r}: MPS is not available")
-    return picked
-
-
 # --------------------------------------------------------------------------------------------
 # Full-resolution color math, block by block
 
@@ -258,7 +240,7 @@ class Colorizer:
         if vividness is not None:
             check_vividness(vividness)
         if device is not None:
-            model = model.to(_pick_device(device))
+            model = model.to(pick_device(device))
         self.model = model.eval()
         if size is not None and model.fixed_size is not None and size != model.fixed_size:
             log.warning(
@@ -300,7 +282,7 @@ class Colorizer:
             tinct.io.weights.WeightsError: the file is not a usable tinct weights file.
         """
         path = resolve_weights(name_or_path)
-        device = _pick_device(device)
+        device = pick_device(device)
         model, meta = load_model(path, map_location=device)
         colorizer = cls(model, size=size, vividness=vividness, backend=backend, onnx_path=onnx_path)
         colorizer.source = path

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from tinct.color.lab import rgb_to_lab
+from tinct.ops.hints import pool_hints
 
 #: One validated hint: column x and row y in input-image pixels (0-based), and an sRGB color 0..255.
 Hint = tuple[float, float, tuple[int, int, int]]
@@ -170,11 +171,10 @@ def propagate_hints(
         (2, h, w) a*b* with the hints applied.
     """
     h, w = ab.shape[-2:]
-    mask = F.adaptive_max_pool2d(hints[:, 2:3], (h, w))[0, 0] > 0
+    pooled = pool_hints(hints, (h, w))[0]
+    hint_ab, mask = pooled[:2], pooled[2] > 0
     if not mask.any():
         return ab
-    weights = F.adaptive_avg_pool2d(torch.cat((hints[:, :2] * hints[:, 2:3], hints[:, 2:3]), 1), (h, w))[0]
-    hint_ab = weights[:2] / weights[2:3].clamp(min=1e-6)
     L_small = F.adaptive_avg_pool2d(L[None, None].to(ab.dtype), (h, w))[0, 0]
     sigma = reach * max(h, w)
     ys, xs = torch.nonzero(mask, as_tuple=True)

@@ -25,6 +25,7 @@ from tinct.models._efficientnet import (
 )
 from tinct.models._registry import register_model
 from tinct.models.base import ColorizationModel, ModelConfig
+from tinct.ops.hints import pool_hints
 
 #: Encoder block after which each skip is taken, and its (stride, channels).
 SKIP_BLOCKS = (0, 2, 4, 10, 15)
@@ -85,18 +86,6 @@ class _UpBlock(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
         return self.body(torch.cat((x, skip), dim=1))
-
-
-def pool_hints(ab_mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Hint maps (N, 3, H, W) = (a*/128, b*/128, mask) pooled to `size` without diluting them:
-    each cell gets the mean hint color of its hinted pixels and mask 1 if any pixel is hinted."""
-    if tuple(ab_mask.shape[-2:]) == tuple(size):
-        return ab_mask
-    mask = ab_mask[:, 2:3]
-    weighted = F.adaptive_avg_pool2d(torch.cat((ab_mask[:, :2] * mask, mask), dim=1), size)
-    covered = weighted[:, 2:3]
-    color = weighted[:, :2] / covered.clamp(min=1e-6)
-    return torch.cat((color, (covered > 0).to(ab_mask.dtype)), dim=1)
 
 
 def _zero_conv1x1(c_in: int, c_out: int) -> nn.Conv2d:

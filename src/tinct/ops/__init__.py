@@ -1,5 +1,6 @@
-"""Differentiable tensor operations shared by losses and metrics (no state, no I/O)."""
+"""Differentiable tensor operations shared across packages (no state, no I/O)."""
 
+from tinct.ops.hints import pool_hints
 from tinct.ops.ssim import gaussian_window, ssim
 
-__all__ = ["gaussian_window", "ssim"]
+__all__ = ["gaussian_window", "pool_hints", "ssim"]

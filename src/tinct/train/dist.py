@@ -24,23 +24,6 @@ class DistInfo:
         return self.world_size > 1
 
 
-def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """`auto` → cuda:LOCAL_RANK if available, else mps, else cpu."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device: unknown device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
-    return device
-
-
 def init_distributed() -> DistInfo:
     """Join the process group when launched by torchrun (RANK/WORLD_SIZE set), else world size 1."""
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:

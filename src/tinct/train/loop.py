@@ -26,9 +26,11 @@ from tqdm import tqdm
 from tinct.color.gamut import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
+from tinct.device import pick_device
 from tinct.io.images import atomic_write_bytes
 from tinct.io.weights import load_weights
 from tinct.losses import build_loss
+from tinct.metrics import psnr
 from tinct.models import create_model
 from tinct.models.base import ColorizationModel
 from tinct.models.loading import save_model
@@ -158,8 +160,7 @@ def _validate(model, loss_fn, loader, device) -> tuple[float, float, list[torch.
         pred_ab = nn.functional.interpolate(model.decode(raw), size=L.shape[-2:], mode="bilinear", align_corners=False)
         pred = lab_to_rgb(torch.cat((L, pred_ab), 1))
         truth = lab_to_rgb(torch.cat((L, ab), 1))
-        mse = (pred - truth).square().mean(dim=(1, 2, 3)).clamp(min=1e-10)
-        psnrs.extend((-10 * torch.log10(mse)).tolist())
+        psnrs.extend(psnr(pred, truth).tolist())
         if not first:
             first = [lab_to_rgb(torch.cat((L, torch.zeros_like(ab)), 1)), pred, truth]
     n = len(psnrs)
@@ -227,7 +228,10 @@ def fit(cfg: TrainConfig) -> FitResult:
 def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = dist.pick_device(cfg.device, info.local_rank)
+    try:
+        device = pick_device(cfg.device, info.local_rank)
+    except ValueError as err:
+        raise ValueError(f"--device: {err}") from None
     out = Path(cfg.out)
     resume_path = out / "checkpoints" / "last.resume.pt"
     if cfg.resume and not resume_path.exists():
