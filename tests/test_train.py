@@ -215,3 +215,12 @@ def test_ema_weights_are_validated_and_saved(tmp_path):
     assert "ema" in load_resume_state(result.out / "checkpoints/last.resume.pt")
     with pytest.raises(ValueError, match="ema"):
         TrainConfig(ema=1.5)
+
+
+def test_extra_data_folders_join_the_training_set(tmp_path):
+    write_photos(tmp_path / "main", 2, size=(64, 64))
+    write_photos(tmp_path / "extra", 3, size=(64, 64))
+    cfg = TrainConfig(data=str(tmp_path / "main"), extra_data=[str(tmp_path / "extra")], val=str(tmp_path / "main"))
+    train, val = fit_module._datasets(cfg, 64, hints=False)
+    assert sorted(p.parent.name for p in train.paths) == ["extra"] * 3 + ["main"] * 2
+    assert len(val) == 2

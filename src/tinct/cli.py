@@ -34,6 +34,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", help="folder of color training photos")
     p.add_argument("--config", help="TOML recipe (fields of tinct.train.TrainConfig), e.g. configs/default.toml")
     p.add_argument("--file-list", help="text file with one training image path per line (instead of DATA)")
+    p.add_argument(
+        "--extra-data", action="append", metavar="DIR", help="another folder of training photos (repeatable)"
+    )
     p.add_argument("--model", help="architecture (see `tinct models`); default unet")
     p.add_argument("--head", choices=("regression", "classification"), help="output head of the model")
     p.add_argument("--size", type=int, help="training crop side in pixels (default: the model's)")
@@ -65,6 +68,7 @@ def _run_train(args: argparse.Namespace) -> int:
     overrides = {
         "data": args.data,
         "file_list": args.file_list,
+        "extra_data": args.extra_data,
         "model": args.model,
         "size": args.size,
         "epochs": args.epochs,

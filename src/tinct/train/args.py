@@ -14,6 +14,7 @@ import tomllib
 class TrainConfig:
     data: str = ""  #: training images: a folder (recursive) or one file
     file_list: str | None = None  #: a text file of image paths, one per line (instead of `data`)
+    extra_data: list[str] = dataclasses.field(default_factory=list)  #: more training folders, added to the above
     val: str | None = None  #: validation folder
     val_fraction: float = 0.0  #: or: hold out this fraction of `data` (by sorted path, seeded)
     model: str = "unet"

@@ -27,7 +27,7 @@ from tinct.color.gamut import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
 from tinct.device import pick_device
-from tinct.io.images import atomic_write_bytes
+from tinct.io.images import atomic_write_bytes, list_images
 from tinct.io.weights import load_weights
 from tinct.losses import build_loss
 from tinct.metrics import psnr
@@ -47,6 +47,10 @@ def _datasets(cfg: TrainConfig, size: int, hints: bool) -> tuple[ColorDataset, C
     source = read_file_list(cfg.file_list) if cfg.file_list else cfg.data
     if not source:
         raise ValueError("no training data: give a folder or --file-list")
+    if cfg.extra_data:
+        source = (source if isinstance(source, list) else list_images(source)) + [
+            path for folder in cfg.extra_data for path in list_images(folder)
+        ]
     train = ColorDataset(source, size, train=True, seed=cfg.seed, hints=hints)
     val = ColorDataset(cfg.val, size, train=False, seed=cfg.seed, skip_gray=True) if cfg.val else None
     if val is None and cfg.val_fraction > 0:
