@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 TORCH   := torch==2.13.0
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test test-all lint demo bench clean chromium
+.PHONY: install test test-all lint demo bench clean chromium stamps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,15 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# Extra training photos for the default model's second stage (configs/default.toml): object
+# photos from Debian's tuxpaint-stamps-default (2022.06.04-1 was used) on neutral backdrops.
+stamps: data/stamps/SOURCES.tsv
+
+data/stamps/SOURCES.tsv: scripts/make_stamp_photos.py $(STAMP)
+	mkdir -p build/debs && cd build/debs && apt-get download tuxpaint-stamps-default
+	dpkg-deb -x "$$(ls build/debs/tuxpaint-stamps-default_*.deb | tail -n 1)" build/tuxpaint
+	$(BIN)/python scripts/make_stamp_photos.py build/tuxpaint data/stamps
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
