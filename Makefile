@@ -42,8 +42,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
-# Extra training photos for the default model's second stage (configs/default.toml): object
-# photos from Debian's tuxpaint-stamps-default (2022.06.04-1 was used) on neutral backdrops.
+# Extra training photos for the configs/stamps-*.toml experiments (not shipped: they scored worse
+# on val): object photos from Debian's tuxpaint-stamps-default (2022.06.04-1) on neutral backdrops.
 stamps: data/stamps/SOURCES.tsv
 
 data/stamps/SOURCES.tsv: scripts/make_stamp_photos.py $(STAMP)

@@ -7,6 +7,12 @@ real photographs of animals, food, tools and plants, cut out with an alpha chann
 the package's copyright file). Placed on a plain neutral background with a soft shadow, each
 becomes a studio-style product photo whose background is known to be exactly neutral.
 
+Result (configs/stamps-l1.toml, stamps-l2.toml; docs/results/val-stamps): fine-tuning the default
+on train + these photos made val worse (23.88 / 23.52 dB vs 24.38 dB at vividness 0.5), and worse
+precisely on the plain-background photos (measuring tape: -17.4 dB vs -12.9 dB from gray). The
+colorful cut-out objects seem to teach "an object on a plain backdrop is colorful" more than
+"the backdrop is neutral". Kept to reproduce that finding.
+
 Drawings are left out: whole folders of cartoons, letters and symbols, then any stamp whose
 opaque pixels are flat fills (more than ``MAX_FLAT`` of them equal both their right and lower
 neighbours) or use few colors (fewer than ``MIN_COLORS`` distinct 6-bit colors per pixel).
