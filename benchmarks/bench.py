@@ -71,7 +71,13 @@ def cpu_model() -> str:
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
-    for name, module in (("skimage", "skimage"), ("opencv", "cv2"), ("onnxruntime", "onnxruntime"), ("pillow", "PIL")):
+    for name, module in (
+        ("numba", "numba"),
+        ("skimage", "skimage"),
+        ("opencv", "cv2"),
+        ("onnxruntime", "onnxruntime"),
+        ("pillow", "PIL"),
+    ):
         try:
             out[name] = __import__(module).__version__
         except Exception:  # not installed: say so in the table
@@ -327,6 +333,10 @@ def child_memory(pipeline: str, image: str, model: str | None, backend: str, onn
     if pipeline == "reference":
         import skimage.color  # noqa: F401
         import skimage.transform  # noqa: F401
+    else:  # numba + LLVM (~100 MB of code) are loaded on the first conversion: count them as loaded code
+        from tinct.color.lab import _kernels
+
+        _kernels()
     baseline = status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current RSS (Linux ≥ 4.0)
         f.write("5")
