@@ -76,3 +76,16 @@ def weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
     save_model(path, create_model("unet", decoder_channels=(8, 8, 8, 8)))
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache_in_tmp(tmp_path_factory):
+    """`tinct colorize` exports models to ONNX on first use (--backend auto): keep those files out
+    of the user's ~/.cache."""
+    old = os.environ.get("TINCT_CACHE_DIR")
+    os.environ["TINCT_CACHE_DIR"] = str(tmp_path_factory.mktemp("tinct-cache"))
+    yield
+    if old is None:
+        os.environ.pop("TINCT_CACHE_DIR", None)
+    else:
+        os.environ["TINCT_CACHE_DIR"] = old

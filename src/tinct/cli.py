@@ -299,9 +299,11 @@ def _add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         choices=("torch", "onnxruntime", "auto"),
-        default="torch",
-        help="where the model runs: torch (the default), onnxruntime (CPU; the model is exported to ONNX "
-        "once into ~/.cache/tinct/onnx, or use --onnx), or auto (onnxruntime if installed, else torch)",
+        default="auto",
+        # auto = the faster backend measured by `make bench` (benchmarks/RESULTS.md): ONNX Runtime.
+        help="where the model runs: auto (the default: onnxruntime when installed and the model is on the "
+        "CPU, else torch), torch, or onnxruntime (the model is exported to ONNX once into "
+        "~/.cache/tinct/onnx, or use --onnx)",
     )
     p.add_argument("--onnx", metavar="FILE.onnx", help="an ONNX file exported from --model by `tinct export`")
 

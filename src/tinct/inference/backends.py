@@ -40,11 +40,10 @@ __all__ = [
 BACKENDS = ("torch", "onnxruntime", "auto")
 
 #: "auto" prefers ONNX Runtime: measured on the 2-core AMD EPYC VM (benchmarks/RESULTS.md, `make bench`,
-#: bundled default unet regression+hints at 192x256): the model alone takes 13 ms in onnxruntime vs 43 ms in
-#: torch (40 ms with 1 thread); end to end on a 12 MP JPEG an interleaved A/B (6 runs each) gave 0.374 s vs
-#: 0.389 s median (CPU 0.47 s vs 0.51 s; the single `make bench` pass, 0.44 s vs 0.41 s, is within the noise),
-#: and 0.05 s vs 0.06 s at 1 MP. With the cores oversubscribed by other processes, torch's OpenMP threads
-#: degrade far worse: 4.6 s vs 57 ms for the model in a deprioritised run.
+#: bundled default unet regression+hints at 192x256): the model alone takes 14 ms in onnxruntime vs 23 ms in
+#: torch; end to end (JPEG in, JPEG out) 0.03 s vs 0.04 s at 1 MP, 0.21 s vs 0.23 s at 12 MP and 0.40 s vs
+#: 0.41 s at 24 MP. With the cores oversubscribed by other processes, torch's OpenMP threads degrade far
+#: worse: 4.6 s vs 57 ms for the model in a deprioritised run. `tinct colorize` defaults to "auto".
 AUTO_PREFERS_ONNXRUNTIME = True
 
 
