@@ -59,15 +59,26 @@ def _encode(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A 1-bit PNG claiming ``width`` × ``height`` pixels with only a few rows of data (a cheap bomb)."""
+def _png(width: int, height: int, idat: bytes) -> bytes:
+    """A 1-bit grayscale PNG file with this header and compressed pixel data."""
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    idat = zlib.compress(b"\0" * (1 + (width + 7) // 8) * 4)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A 1-bit PNG claiming ``width`` × ``height`` pixels with only a few rows of data (a cheap bomb)."""
+    return _png(width, height, zlib.compress(b"\0" * (1 + (width + 7) // 8) * 4))
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid 1-bit all-black PNG of width x height: a few KB that decode to width*height pixels."""
+    row = b"\x00" * (1 + (width + 7) // 8)
+    z = zlib.compressobj(9)
+    return _png(width, height, b"".join(z.compress(row) for _ in range(height)) + z.flush())
 
 
 def exif_pattern(width: int = 48, height: int = 32) -> np.ndarray:

@@ -8,10 +8,8 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import struct
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +31,8 @@ from tinct.io import (
     read_image,
     write_image,
 )
+
+from .corpus import png_header_only
 
 
 def _gradient(h: int = 24, w: int = 32) -> np.ndarray:
@@ -231,20 +231,9 @@ def test_truncated(tmp_path, fmt):
     assert _reason_of(path) == "truncated image file"
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG claiming width x height 1-bit pixels, with only a few bytes of pixel data."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    idat = zlib.compress(b"\0" * (1 + (width + 7) // 8) * 4)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def test_pixel_bomb_refused_before_decoding(tmp_path):
     path = tmp_path / "bomb.png"
-    path.write_bytes(_png_header_only(20000, 20000))
+    path.write_bytes(png_header_only(20000, 20000))
     start = time.perf_counter()
     assert _reason_of(path) == f"400000000 pixels exceeds the limit of {DEFAULT_MAX_PIXELS}"
     with pytest.raises(ImageReadError, match="exceeds the limit"):
@@ -255,7 +244,7 @@ def test_pixel_bomb_refused_before_decoding(tmp_path):
 def test_own_pixel_limit_and_no_pil_warning(tmp_path):
     # 100 MP: above PIL's warning threshold, below its error threshold; our limit decides.
     path = tmp_path / "big.png"
-    path.write_bytes(_png_header_only(10000, 10000))
+    path.write_bytes(png_header_only(10000, 10000))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _reason_of(path, max_pixels=50_000_000) == "100000000 pixels exceeds the limit of 50000000"

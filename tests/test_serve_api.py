@@ -6,12 +6,10 @@ import functools
 import io
 import json
 import re
-import struct
 import tempfile
 import threading
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ from tinct.serve import ServeSettings, create_app, is_loopback  # noqa: E402
 from tinct.serve.app import STATIC_DIR  # noqa: E402
 from tinct.serve.limits import sniff_image_type  # noqa: E402
 
+from . import corpus  # noqa: E402
 from .conftest import synthetic_photo  # noqa: E402
 
 TINY = {"decoder_channels": (8, 8, 8, 8), "head": "classification", "output_stride": 4}
@@ -69,16 +68,7 @@ def photo() -> bytes:
 
 @functools.lru_cache(maxsize=2)
 def png_bomb(width: int, height: int) -> bytes:
-    """A valid 1-bit all-black PNG of width x height: a few KB that decode to width*height pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" * (1 + (width + 7) // 8)
-    z = zlib.compressobj(9)
-    body = b"".join(z.compress(row) for _ in range(height)) + z.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return corpus.png_bomb(width, height)
 
 
 def post(client, data: bytes, name: str = "photo.png", **fields):
