@@ -415,10 +415,9 @@ def _run_blocks(task: Callable[[int, int, int], Any], batch: int, height: int, w
     """``[task(n, y0, y1), ...]`` over every image n < batch and block of rows [y0, y1)."""
     step = max(1, _BLOCK_PIXELS // max(1, width))
     blocks = [(n, y0, min(height, y0 + step)) for n in range(batch) for y0 in range(0, height, step)]
-    workers = min(torch.get_num_threads(), len(blocks))
-    if workers <= 1 or batch * height * width < _THREAD_MIN_PIXELS:
+    if batch * height * width < _THREAD_MIN_PIXELS:
         return [task(*block) for block in blocks]
-    return list(_executor(workers).map(lambda block: task(*block), blocks))
+    return _run_chunks(task, blocks)
 
 
 def _run_chunks(task: Callable[[int, int, int], Any], chunks: list[tuple[int, int, int]]) -> list[Any]:
