@@ -17,7 +17,6 @@ import argparse
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from tinct.inference.colorizer import Colorizer, combine_lab, image_lightness
 from tinct.io.images import list_images, read_image
@@ -32,9 +31,7 @@ def predictions(colorizer: Colorizer, L: np.ndarray) -> list[tuple[torch.Tensor,
     out = []
     for size in SIZES:
         colorizer.size = size
-        h, w = colorizer.working_size(*L.shape)
-        small = Image.fromarray(L).resize((w, h), Image.BICUBIC, reducing_gap=2.0)
-        small = np.clip(np.asarray(small, np.float32), 0, 100)
+        small = colorizer.working_lightness(L)
         plain = colorizer.predict_ab(small, None, 0.5)
         mirrored = colorizer.predict_ab(np.ascontiguousarray(small[:, ::-1]), None, 0.5).flip(-1)
         grid = out[0][0].shape[-2:] if out else plain.shape[-2:]

@@ -326,6 +326,14 @@ class Colorizer:
         shorter = max(m, round(longest * min(height, width) / max(height, width) / m) * m)
         return (longest, shorter) if height >= width else (shorter, longest)
 
+    def working_lightness(self, L: np.ndarray) -> np.ndarray:
+        """(H, W) float32 L* in [0, 100] → the (h, w) L* the network sees (see `working_size`)."""
+        h, w = self.working_size(*L.shape)
+        # Bicubic with PIL's reducing_gap, as the training crops are made (tinct.data.dataset).
+        plane = Image.fromarray(np.ascontiguousarray(L, dtype=np.float32))
+        small = plane.resize((w, h), Image.BICUBIC, reducing_gap=2.0)
+        return np.clip(np.asarray(small, dtype=np.float32), 0.0, 100.0)
+
     def predict_ab(
         self,
         L_small: np.ndarray | torch.Tensor,
@@ -390,13 +398,10 @@ class Colorizer:
         if L.ndim != 2 or L.shape[0] == 0 or L.shape[1] == 0:
             raise ValueError(f"expected an (H, W) L* plane, got shape {L.shape}")
         height, width = L.shape
-        h, w = self.working_size(height, width)
+        L_small = self.working_lightness(L)
         hint_tensor = None
         if hints:
-            hint_tensor = hints_to_tensor(parse_hints(hints, width, height), (height, width), (h, w), HINT_PATCH)
-        # Bicubic with PIL's reducing_gap, as the training crops are made (tinct.data.dataset).
-        small = Image.fromarray(np.ascontiguousarray(L)).resize((w, h), Image.BICUBIC, reducing_gap=2.0)
-        L_small = np.clip(np.asarray(small, dtype=np.float32), 0.0, 100.0)
+            hint_tensor = hints_to_tensor(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
         ab = self.predict_ab(L_small, hint_tensor, vividness)
         if hint_tensor is not None:
             ab = propagate_hints(ab, torch.from_numpy(L_small), hint_tensor)
