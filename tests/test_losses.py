@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -46,3 +48,20 @@ def test_classification_loss_prefers_the_right_bin_and_is_rebalanced():
         build_loss("l2", "classification", bins)
     with pytest.raises(ValueError, match="does not apply to a regression head"):
         build_loss("ce", "regression")
+
+
+def test_psnr_loss_is_mean_per_sample_negative_psnr_and_weighs_neutral_scenes_by_1_over_mse():
+    target = torch.zeros(2, 2, 16, 16)  # a*b*/128: sample 0 neutral, sample 1 colorful
+    target[1] = 0.5
+    loss = build_loss("psnr", "regression")
+    tint = 0.05
+    assert loss(target + tint, target * 128)["loss"].item() == pytest.approx(10 * math.log10(tint**2 + 1e-4), rel=1e-5)
+    assert loss(target, target * 128)["loss"].item() == pytest.approx(-40.0)  # the floor caps it
+    # The same tint on both, but the colorful sample is also badly off elsewhere: the neutral
+    # sample's tint must get a far larger gradient (L2 would give both the same).
+    pred = target + tint
+    pred[1, :, :8] += 0.3
+    pred.requires_grad_()
+    loss(pred, target * 128)["loss"].backward()
+    tint_grad = pred.grad[:, :, 8:].abs().mean(dim=(1, 2, 3))
+    assert tint_grad[0] > 10 * tint_grad[1]

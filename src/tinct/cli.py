@@ -44,7 +44,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--optimizer", choices=("adamw", "sgd"), help="optimizer (default adamw)")
-    p.add_argument("--loss", help="loss spec: l2 | l1 | ssim | weighted terms like l1=0.5,ssim=0.5 | ce")
+    p.add_argument("--loss", help="loss: l1 | l2 | ssim | psnr (per-crop −PSNR) | weighted, e.g. l1=0.5,ssim=0.5 | ce")
     p.add_argument("--val", help="validation folder")
     p.add_argument("--val-fraction", type=float, help="hold out this fraction of DATA for validation")
     p.add_argument("--out", help="run folder (default runs/default)")

@@ -1,5 +1,5 @@
-"""Regression losses (α·L1 + β·L2 + γ·(1 − SSIM) on a*b*/128) and the class-rebalanced
-cross-entropy over a*b* bins, behind one spec string such as "l2", "l1=0.5,ssim=0.5" or "ce"."""
+"""Regression losses (α·L1 + β·L2 + γ·(1 − SSIM) + δ·(−PSNR) on a*b*/128) and the class-rebalanced
+cross-entropy over a*b* bins, behind one spec string such as "l2", "l1=0.5,ssim=0.5", "psnr" or "ce"."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import torch.nn.functional as F
 from tinct.color.gamut import soft_encode
 from tinct.ops.ssim import ssim
 
-REGRESSION_TERMS = ("l1", "l2", "ssim")
+REGRESSION_TERMS = ("l1", "l2", "ssim", "psnr")
 CLASSIFICATION_TERMS = ("ce",)
 AB_SCALE = 128.0  # a*b* are compared in units of 1/128, the scale of the tanh output
+# Floor under each sample's a*b*/128 MSE in the "psnr" term: caps a sample's score at 40 dB, so a
+# crop that is already right (a white wall) cannot dominate the batch with an unbounded gradient.
+PSNR_MSE_FLOOR = 1e-4
 
 
 def parse_loss_spec(spec: str) -> dict[str, float]:
@@ -41,8 +44,20 @@ def downsample_to(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(target, size)
 
 
+def negative_psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of each sample's −PSNR in dB, 10·log10(MSE + floor), for (N, C, H, W)
+    inputs with a data range of 1 per unit.
+
+    Why not L2: tinct is scored by the mean of per-photo PSNR, which is log-MSE per photo. L2 weighs
+    every pixel alike, so a tint on a near-neutral photo (tiny error, many dB lost) costs the same
+    as the same tint on a colorful one (large error, few dB lost); this term weighs each sample by
+    1/MSE and so teaches the model to keep neutral-looking scenes neutral."""
+    mse = (pred - target).square().flatten(1).mean(dim=1)
+    return 10 * torch.log10(mse + PSNR_MSE_FLOOR).mean()
+
+
 class ColorizationLoss(nn.Module):
-    """α·L1 + β·L2 + γ·(1 − SSIM) between predicted and true a*b*/128 (both in [-1, 1])."""
+    """α·L1 + β·L2 + γ·(1 − SSIM) + δ·(−PSNR in dB) between predicted and true a*b*/128 (both in [-1, 1])."""
 
     def __init__(self, weights: dict[str, float]) -> None:
         super().__init__()
@@ -61,6 +76,8 @@ class ColorizationLoss(nn.Module):
             parts["l2"] = (raw - target).square().mean()
         if "ssim" in self.weights:
             parts["ssim"] = 1 - ssim(raw, target, data_range=2.0)
+        if "psnr" in self.weights:
+            parts["psnr"] = negative_psnr(raw, target)
         total = sum(self.weights[k] * v for k, v in parts.items())
         return {"loss": total, **parts}
 

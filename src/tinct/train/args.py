@@ -34,7 +34,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "constant"  #: "constant" or "cosine" (per step, after warmup)
     warmup_steps: int = 0
-    loss: str | None = None  #: e.g. "l2", "l1=0.5,ssim=0.5", "ce"; default: l2 or ce by head
+    loss: str | None = None  #: e.g. "l2", "l1=0.5,ssim=0.5", "psnr", "ce"; default: l2 or ce by head
     rebalance_lambda: float = 0.5  #: class rebalancing λ for the classification head
     out: str = "runs/default"
     resume: bool = False
