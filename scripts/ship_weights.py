@@ -29,7 +29,7 @@ def main() -> None:
     if args.size is not None:
         model.check_size(args.size, args.size)
         model.config = dataclasses.replace(model.config, working_size=args.size)
-    keep = {k: meta[k] for k in ("epoch", "train_config", "val_loss", "val_psnr") if k in meta}
+    keep = {k: meta[k] for k in ("epoch", "train_config", "val_loss", "val_psnr", "scene_chroma_fit") if k in meta}
     save_model(args.output, model, dtype=torch.float16, source_checkpoint=args.checkpoint, note=args.note, **keep)
     c = model.config
     print(f"wrote {args.output} ({c.name}, {c.head}, vividness {c.default_vividness}, size {model.preferred_size})")

@@ -25,6 +25,7 @@ from tinct.models._efficientnet import (
 )
 from tinct.models._registry import register_model
 from tinct.models.base import ColorizationModel, ModelConfig
+from tinct.models.scene import SceneChroma
 from tinct.ops.hints import pool_hints
 
 #: Encoder block after which each skip is taken, and its (stride, channels).
@@ -47,6 +48,9 @@ class UNetConfig(ModelConfig):
     #: Where hints enter: "stem" (beside the encoder's first convolution only) or "multiscale"
     #: (also added to the decoder's output at every scale, pooled so a one-pixel hint survives).
     hint_injection: str = "stem"
+    #: Scale each photo's a*b* by its estimated scene chroma (tinct.models.scene), at inference
+    #: only. Set by scripts/fit_scene_chroma.py on a regression model with a frozen ImageNet encoder.
+    scene_chroma: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -60,13 +64,15 @@ class UNetConfig(ModelConfig):
             raise ValueError(f"decoder_channels must be 4 integers, got {widths}")
         if not all(1 <= c <= MAX_DECODER_CHANNELS for c in widths):
             raise ValueError(f"decoder_channels must each be in 1..{MAX_DECODER_CHANNELS}, got {widths}")
-        for flag in ("hints", "pretrained"):
+        for flag in ("hints", "pretrained", "scene_chroma"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.output_stride not in (2, 4):
             raise ValueError(f"output_stride must be 2 or 4, got {self.output_stride}")
         if self.hint_injection not in ("stem", "multiscale"):
             raise ValueError(f"hint_injection must be 'stem' or 'multiscale', got {self.hint_injection!r}")
+        if self.scene_chroma and self.head != "regression":
+            raise ValueError("scene_chroma applies to the regression head only")
 
 
 class _UpBlock(nn.Module):
@@ -125,6 +131,7 @@ class UNetColorizer(ColorizationModel):
             self.register_buffer("bins", ab_bins(), persistent=False)
         else:
             self.head = nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c_in, 2, 1))
+        self.scene_chroma = SceneChroma() if config.scene_chroma else None
         if config.pretrained:
             self.load_pretrained_encoder()
 
@@ -136,9 +143,9 @@ class UNetColorizer(ColorizationModel):
     def encoder_parameters(self) -> list[nn.Parameter]:
         return list(self.encoder.parameters())
 
-    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, 1, H, W) L* in [0, 100], H and W multiples of 32 → raw head output at stride
-        `output_stride` (see ColorizationModel)."""
+    def _encode(self, L: torch.Tensor, hints: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """(N, 1, H, W) L* → the skip features at strides 2..32 and the (N, 3, H, W) scaled hint
+        a*b* + mask (None without hints)."""
         self.check_size(L.shape[-2], L.shape[-1])
         # The encoder saw RGB normalised as (x − mean)/std; a gray image has R = G = B ≈ L*/100.
         x = ((L / 100.0 - INPUT_MEAN) / INPUT_STD).expand(-1, 3, -1, -1)
@@ -153,6 +160,20 @@ class UNetColorizer(ColorizationModel):
             x = block(x)
             if i in SKIP_BLOCKS:
                 skips.append(x)
+        return skips, ab_mask
+
+    def deepest_features(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 1, H, W) L* → (N, 320, H/32, W/32) encoder features, what `SceneChroma` reads. Hint
+        models get all-zero hints when none are given, as the inference backends pass them."""
+        if self.config.hints and hints is None:
+            hints = L.new_zeros(L.shape[0], 3, *L.shape[-2:])
+        return self._encode(L, hints)[0][-1]
+
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 1, H, W) L* in [0, 100], H and W multiples of 32 → raw head output at stride
+        `output_stride` (see ColorizationModel); with `scene_chroma`, in eval mode, the regression
+        output is scaled per photo by its estimated scene chroma (so it may leave [-1, 1])."""
+        skips, ab_mask = self._encode(L, hints)
         x = skips[-1]
         adapters = getattr(self, "hint_adapters", None)
         for i, (up, skip) in enumerate(zip(self.decoder, reversed(skips[:-1]), strict=False)):
@@ -160,7 +181,12 @@ class UNetColorizer(ColorizationModel):
             if adapters is not None and ab_mask is not None:
                 x = x + adapters[i](pool_hints(ab_mask, x.shape[-2:]))
         out = self.head(x)
-        return out if self.config.head == "classification" else torch.tanh(out)
+        if self.config.head == "classification":
+            return out
+        out = torch.tanh(out)
+        if self.scene_chroma is not None and not self.training:
+            out = out * self.scene_chroma(skips[-1])
+        return out
 
 
 @register_model("unet")

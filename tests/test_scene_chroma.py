@@ -1,0 +1,106 @@
+"""The per-photo scene-chroma gain: its fit is the ridge it claims, it needs an ImageNet encoder,
+it scales each photo's a*b* at inference only, and the shipped default uses it sensibly."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from tinct.inference.colorizer import Colorizer, image_lightness
+from tinct.io.images import read_image
+from tinct.models import create_model
+from tinct.models._efficientnet import INPUT_MEAN, INPUT_STD, EfficientNetLite0, pretrained_state_dict
+from tinct.models.loading import load_model, save_model
+from tinct.models.scene import SceneChroma, fit_scene_chroma
+
+from .conftest import VAL_PHOTOS
+
+SMALL = {"head": "regression", "hints": True, "decoder_channels": (8, 8, 8, 8)}
+
+
+@pytest.fixture(scope="module")
+def imagenet_unet():
+    torch.manual_seed(0)
+    return create_model("unet", pretrained=True, **SMALL).eval()
+
+
+def _photos(n=12, size=64):
+    g = torch.Generator().manual_seed(1)
+    Ls = [torch.rand(1, 1, size, size, generator=g) * 100 for _ in range(n)]
+    return [(L, float(5 + 30 * L.std() / 30)) for L in Ls]  # any deterministic target will do
+
+
+def test_fit_is_a_ridge_on_standardised_imagenet_logits(imagenet_unet):
+    photos = _photos()
+    scene = fit_scene_chroma(imagenet_unet, photos, ridge=10.0)
+    # Independently: the published classifier's logits on the same gray input, then the ridge.
+    classifier = EfficientNetLite0()
+    classifier.load_state_dict(pretrained_state_dict())
+    classifier.eval()
+    with torch.no_grad():
+        logits = torch.cat([classifier(((L / 100 - INPUT_MEAN) / INPUT_STD).expand(-1, 3, -1, -1)) for L, _ in photos])
+    X = logits.double().numpy()
+    X = (X - X.mean(0)) / (X.std(0, ddof=1) + 1e-6)
+    X = np.c_[X, np.ones(len(X))]
+    y = np.log1p([c for _, c in photos])
+    penalty = 10.0 * np.eye(X.shape[1])
+    penalty[-1, -1] = 0
+    expected = np.expm1(X @ np.linalg.solve(X.T @ X + penalty, X.T @ y))
+    with torch.no_grad():
+        got = torch.cat([scene.estimate(imagenet_unet.deepest_features(L)) for L, _ in photos]).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+    assert float(scene.reference) == pytest.approx(np.median(expected), rel=1e-3)
+
+
+def test_fit_refuses_a_fine_tuned_encoder(imagenet_unet):
+    tuned = create_model("unet", **SMALL)
+    tuned.load_state_dict(imagenet_unet.state_dict())
+    with torch.no_grad():
+        tuned.encoder._conv_stem.weight.add_(0.01)
+    with pytest.raises(ValueError, match="freeze_encoder_epochs"):
+        fit_scene_chroma(tuned.eval(), _photos(3))
+
+
+def test_gain_scales_each_photo_at_inference_only(imagenet_unet, tmp_path):
+    config = dataclasses.replace(imagenet_unet.config, scene_chroma=True, pretrained=False)
+    model = create_model("unet", **{k: v for k, v in dataclasses.asdict(config).items() if k != "name"})
+    scene = fit_scene_chroma(imagenet_unet, _photos(), ridge=10.0)
+    model.load_state_dict(
+        {**imagenet_unet.state_dict(), **{f"scene_chroma.{k}": v for k, v in scene.state_dict().items()}}
+    )
+    L = torch.cat([L for L, _ in _photos(2)])
+    hints = torch.zeros(2, 3, 64, 64)
+    with torch.no_grad():
+        plain = imagenet_unet(L, hints)
+        gain = scene(imagenet_unet.deepest_features(L))
+        assert not torch.allclose(gain[0], gain[1])  # per photo, not one factor
+        torch.testing.assert_close(model.eval()(L, hints), plain * gain)
+        torch.testing.assert_close(model.train()(L, hints), imagenet_unet.train()(L, hints))  # training is untouched
+    imagenet_unet.eval()
+    save_model(tmp_path / "w.safetensors", model.eval())
+    loaded, _ = load_model(tmp_path / "w.safetensors")
+    assert loaded.config.scene_chroma and isinstance(loaded.scene_chroma, SceneChroma)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(L, hints), model(L, hints))
+
+
+def test_scene_chroma_is_for_regression_only():
+    with pytest.raises(ValueError, match="regression"):
+        create_model("unet", head="classification", scene_chroma=True)
+
+
+@pytest.mark.skipif(not VAL_PHOTOS.is_dir(), reason="shared photos not available")
+def test_default_keeps_a_studio_shot_more_neutral_than_a_landscape():
+    """The shipped default's gain: a measuring tape on white (true mean chroma 2) gets far less
+    color than Mount Rushmore under a blue sky (true mean chroma 20)."""
+    colorizer = Colorizer.from_pretrained("default")
+    model = colorizer.model
+    assert model.config.scene_chroma
+    gains = {}
+    for name in ("gcompris-qt-data__measuringTape6.jpg", "gcompris-qt-data__mountRushmore.jpg"):
+        L = colorizer.working_lightness(image_lightness(read_image(VAL_PHOTOS / name)))
+        with torch.no_grad():
+            gains[name] = float(model.scene_chroma(model.deepest_features(torch.from_numpy(L)[None, None].float())))
+    tape, rushmore = gains.values()
+    assert tape < 0.7 and rushmore > 1.5 * tape, gains
