@@ -1,6 +1,7 @@
 """The per-photo scene-chroma gain: its fit is the ridge it claims, it needs an ImageNet encoder,
 it scales each photo's a*b* at inference only, and the shipped default uses it sensibly."""
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -76,8 +77,9 @@ def test_gain_scales_each_photo_at_inference_only(imagenet_unet, tmp_path):
         gain = scene(imagenet_unet.deepest_features(L))
         assert not torch.allclose(gain[0], gain[1])  # per photo, not one factor
         torch.testing.assert_close(model.eval()(L, hints), plain * gain)
-        torch.testing.assert_close(model.train()(L, hints), imagenet_unet.train()(L, hints))  # training is untouched
-    imagenet_unet.eval()
+        # Training is untouched (copies: a train-mode forward moves BN statistics).
+        training = [copy.deepcopy(m).train()(L, hints) for m in (model, imagenet_unet)]
+        torch.testing.assert_close(*training)
     save_model(tmp_path / "w.safetensors", model.eval())
     loaded, _ = load_model(tmp_path / "w.safetensors")
     assert loaded.config.scene_chroma and isinstance(loaded.scene_chroma, SceneChroma)
@@ -104,3 +106,17 @@ def test_default_keeps_a_studio_shot_more_neutral_than_a_landscape():
             gains[name] = float(model.scene_chroma(model.deepest_features(torch.from_numpy(L)[None, None].float())))
     tape, rushmore = gains.values()
     assert tape < 0.7 and rushmore > 1.5 * tape, gains
+
+
+def test_a_scene_chroma_model_exports_to_onnx_and_matches_torch(imagenet_unet, tmp_path):
+    """The default runs on ONNX Runtime under `--backend auto`: the gain must export, not make
+    auto fall back to torch."""
+    pytest.importorskip("onnxruntime")
+    from tinct.export.onnx import export_onnx
+
+    config = dataclasses.replace(imagenet_unet.config, scene_chroma=True, pretrained=False)
+    model = create_model("unet", **{k: v for k, v in dataclasses.asdict(config).items() if k != "name"})
+    scene = fit_scene_chroma(imagenet_unet, _photos(), ridge=10.0)
+    fitted = {f"scene_chroma.{k}": v for k, v in scene.state_dict().items()}
+    model.load_state_dict({**imagenet_unet.state_dict(), **fitted})
+    export_onnx(model.eval(), tmp_path / "scene.onnx", verify=True)  # verify compares with torch

@@ -51,7 +51,8 @@ class SceneChroma(nn.Module):
 
     def estimate(self, features: torch.Tensor) -> torch.Tensor:
         """(N, 320, h, w) → (N,) estimated mean chroma in a*b* units (≥ 0)."""
-        return torch.expm1(self.readout(self.pooled(features))[:, 0]).clamp(min=0)
+        # exp − 1 rather than expm1, which ONNX has no operator for; the precision is irrelevant here.
+        return (torch.exp(self.readout(self.pooled(features))[:, 0]) - 1).clamp(min=0)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         gain = self.estimate(features) / self.reference
