@@ -12,15 +12,13 @@ changes how colorful a given vividness is.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import torch
 
-from tinct.color.lab import rgb_to_lab
 from tinct.inference.colorizer import Colorizer, image_lightness
 from tinct.io.images import list_images, read_image
+from tinct.metrics import mean_chroma
 from tinct.metrics.evaluate import gray_version
-from tinct.models import create_model
 from tinct.models.loading import load_model, save_model
 from tinct.models.scene import fit_scene_chroma
 
@@ -29,9 +27,8 @@ def photos(colorizer: Colorizer, folder: str):
     """(L at the working size (1, 1, h, w), true mean chroma) per photo in `folder`."""
     for path in list_images(folder):
         rgb = read_image(path)
-        chroma = rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)[1:].norm(dim=0).mean()
         L_small = colorizer.working_lightness(image_lightness(gray_version(rgb)))
-        yield torch.from_numpy(L_small)[None, None], float(chroma)
+        yield torch.from_numpy(L_small)[None, None], float(mean_chroma(rgb))
 
 
 def main() -> None:
@@ -45,11 +42,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model, meta = load_model(args.checkpoint)
     scene = fit_scene_chroma(model, photos(Colorizer(model, device="cpu"), args.data), ridge=args.ridge)
-    config = dataclasses.replace(model.config, scene_chroma=True)
-    fitted = create_model(config.name, **{k: v for k, v in dataclasses.asdict(config).items() if k != "name"})
-    fitted.load_state_dict({**model.state_dict(), **{f"scene_chroma.{k}": v for k, v in scene.state_dict().items()}})
+    model.attach_scene_chroma(scene)
     keep = {k: meta[k] for k in ("epoch", "train_config", "val_loss", "val_psnr") if k in meta}
-    save_model(args.output, fitted.eval(), **keep, scene_chroma_fit={"data": args.data, "ridge": args.ridge})
+    save_model(args.output, model.eval(), **keep, scene_chroma_fit={"data": args.data, "ridge": args.ridge})
     print(f"wrote {args.output} (reference chroma {float(scene.reference):.2f})")
 
 

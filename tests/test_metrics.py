@@ -15,6 +15,7 @@ from tinct.metrics import (
     ciede2000,
     colorfulness,
     evaluate_pair,
+    mean_chroma,
     mean_ciede2000,
     psnr,
     ssim_rgb,
@@ -192,6 +193,16 @@ def test_colorfulness_gray_is_zero_and_batched():
     out = colorfulness(colored)
     assert out.shape == (4,) and (out > 0).all()
     assert out[2].item() == pytest.approx(colorfulness(colored[2]).item(), rel=1e-6)
+
+
+def test_mean_chroma_against_scikit_image():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(2, 6, 7, 3), dtype=np.uint8)  # numpy, channel-last, batched
+    lab = rgb2lab(images.astype(np.float64) / 255)
+    expected = np.hypot(lab[..., 1], lab[..., 2]).mean(axis=(1, 2))
+    np.testing.assert_allclose(mean_chroma(images).numpy(), expected, rtol=1e-4)
+    gray = np.repeat(images[0, ..., :1], 3, axis=-1)
+    assert mean_chroma(gray).item() < 0.01  # float32 white point: gray is within 0.01 of zero chroma
 
 
 # ---------------------------------------------------------------- evaluate_pair and inputs

@@ -2,7 +2,6 @@
 it scales each photo's a*b* at inference only, and the shipped default uses it sensibly."""
 
 import copy
-import dataclasses
 
 import numpy as np
 import pytest
@@ -63,13 +62,16 @@ def test_fit_refuses_a_fine_tuned_encoder(imagenet_unet):
         fit_scene_chroma(tuned.eval(), _photos(3))
 
 
-def test_gain_scales_each_photo_at_inference_only(imagenet_unet, tmp_path):
-    config = dataclasses.replace(imagenet_unet.config, scene_chroma=True, pretrained=False)
-    model = create_model("unet", **{k: v for k, v in dataclasses.asdict(config).items() if k != "name"})
+def _with_gain(imagenet_unet):
+    """A copy of `imagenet_unet` with a gain fitted on `_photos()`, and that gain."""
     scene = fit_scene_chroma(imagenet_unet, _photos(), ridge=10.0)
-    model.load_state_dict(
-        {**imagenet_unet.state_dict(), **{f"scene_chroma.{k}": v for k, v in scene.state_dict().items()}}
-    )
+    model = copy.deepcopy(imagenet_unet)
+    model.attach_scene_chroma(scene)
+    return model.eval(), scene
+
+
+def test_gain_scales_each_photo_at_inference_only(imagenet_unet, tmp_path):
+    model, scene = _with_gain(imagenet_unet)
     L = torch.cat([L for L, _ in _photos(2)])
     hints = torch.zeros(2, 3, 64, 64)
     with torch.no_grad():
@@ -90,6 +92,8 @@ def test_gain_scales_each_photo_at_inference_only(imagenet_unet, tmp_path):
 def test_scene_chroma_is_for_regression_only():
     with pytest.raises(ValueError, match="regression"):
         create_model("unet", head="classification", scene_chroma=True)
+    with pytest.raises(ValueError, match="regression"):
+        create_model("unet", head="classification").attach_scene_chroma(SceneChroma())
 
 
 @pytest.mark.skipif(not VAL_PHOTOS.is_dir(), reason="shared photos not available")
@@ -114,9 +118,5 @@ def test_a_scene_chroma_model_exports_to_onnx_and_matches_torch(imagenet_unet, t
     pytest.importorskip("onnxruntime")
     from tinct.export.onnx import export_onnx
 
-    config = dataclasses.replace(imagenet_unet.config, scene_chroma=True, pretrained=False)
-    model = create_model("unet", **{k: v for k, v in dataclasses.asdict(config).items() if k != "name"})
-    scene = fit_scene_chroma(imagenet_unet, _photos(), ridge=10.0)
-    fitted = {f"scene_chroma.{k}": v for k, v in scene.state_dict().items()}
-    model.load_state_dict({**imagenet_unet.state_dict(), **fitted})
-    export_onnx(model.eval(), tmp_path / "scene.onnx", verify=True)  # verify compares with torch
+    model, _ = _with_gain(imagenet_unet)
+    export_onnx(model, tmp_path / "scene.onnx", verify=True)  # verify compares with torch

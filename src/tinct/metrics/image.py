@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from tinct.color import rgb_to_lab
 from tinct.metrics._inputs import rgb_pair, to_rgb_tensor
 from tinct.metrics.ciede2000 import mean_ciede2000
 from tinct.ops.ssim import ssim
@@ -80,6 +81,15 @@ def colorfulness(rgb) -> torch.Tensor:
     std = torch.sqrt(rg.var(dim=-1, correction=0) + yb.var(dim=-1, correction=0))
     mean = torch.sqrt(rg.mean(dim=-1).square() + yb.mean(dim=-1).square())
     return std + 0.3 * mean
+
+
+def mean_chroma(rgb) -> torch.Tensor:
+    """Mean CIE chroma √(a*² + b*²) per image: (*,) in a*b* units, below 0.01 for any gray image.
+
+    Args:
+        rgb: RGB image(s) (see module docstring), [0, 1] floats (or uint8).
+    """
+    return rgb_to_lab(to_rgb_tensor(rgb))[..., 1:, :, :].norm(dim=-3).mean(dim=(-2, -1))
 
 
 def evaluate_pair(pred_rgb, target_rgb) -> dict[str, float]:

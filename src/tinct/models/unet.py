@@ -140,6 +140,12 @@ class UNetColorizer(ColorizationModel):
         state = {k: v for k, v in pretrained_state_dict().items() if not k.startswith(("_conv_head", "_bn1", "_fc"))}
         self.encoder.load_state_dict(state, strict=True)
 
+    def attach_scene_chroma(self, scene: SceneChroma) -> None:
+        """Give this regression model a fitted per-photo chroma gain (`tinct.models.scene.fit_scene_chroma`);
+        it is saved with the weights from then on."""
+        self.config = dataclasses.replace(self.config, scene_chroma=True)  # validates the head
+        self.scene_chroma = scene
+
     def encoder_parameters(self) -> list[nn.Parameter]:
         return list(self.encoder.parameters())
 
