@@ -24,6 +24,16 @@ from tinct.io.images import ImageReadError, is_grayscale, list_images, read_imag
 
 log = logging.getLogger(__name__)
 
+#: Independent random streams per item; integers only, so every process draws the same numbers
+#: (Python salts `hash()` of strings per process, which made hint draws differ between runs).
+CROP_STREAM, HINT_STREAM = 0, 1
+
+
+def item_seed(seed: int, epoch: int, index: int, stream: int) -> int:
+    """A 63-bit seed for one random stream of one item in one epoch, the same in every process."""
+    state = np.random.SeedSequence([seed, epoch, index, stream]).generate_state(2, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
 
 def read_file_list(path: str | Path) -> list[Path]:
     """Paths listed one per line (blank lines and '#' comments skipped), relative to the list's folder."""
@@ -118,7 +128,7 @@ class ColorDataset(Dataset):
         """(L* (1, S, S), a*b* (2, S, S)), plus hints (3, S, S) if the dataset was made with hints."""
         image = Image.fromarray(self.rgb(index))
         if self.train:
-            rng = random.Random(hash((self.seed, self.epoch, index)))
+            rng = random.Random(item_seed(self.seed, self.epoch, index, CROP_STREAM))
             box = random_resized_crop_box(image.width, image.height, rng)
             flip = rng.random() < 0.5
         else:
@@ -130,5 +140,5 @@ class ColorDataset(Dataset):
         lab = rgb_to_lab(rgb)
         if not self.hints:
             return lab[:1], lab[1:]
-        generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, index, "hints")) % 2**63)
+        generator = torch.Generator().manual_seed(item_seed(self.seed, self.epoch, index, HINT_STREAM))
         return lab[:1], lab[1:], simulate_hints(lab[None, 1:], generator)[0]
