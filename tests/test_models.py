@@ -21,6 +21,8 @@ VARIANTS = [("seed", {})] + [
     for hints in (False, True)
     for stride in (2, 4)
 ]
+# The people default's layout: a Lite2 encoder, hints entering the decoder only.
+VARIANTS += [("unet", dict(head="regression", hints=True, encoder="lite2", hint_injection="decoder"))]
 VARIANTS += [("eccv16", {}), ("siggraph17", {})]
 #: Zhang et al.'s networks run at 256x256 in use (fixed_size) but are fully convolutional; ~32M
 #: parameters each, so they are tested at 64x64.
@@ -145,6 +147,25 @@ def test_multiscale_hints_start_neutral_and_reach_every_scale():
     for adapter in model.hint_adapters:
         torch.nn.init.normal_(adapter.weight)
     assert not torch.equal(model(L, hints), model(L, None))
+
+
+def test_decoder_hints_leave_the_encoder_hint_free_and_reach_every_scale():
+    torch.manual_seed(0)
+    model = small("unet", hints=True, head="regression", hint_injection="decoder").eval()
+    assert not hasattr(model, "hint_stem") and len(model.hint_adapters) == 4
+    L = torch.rand(1, 1, 64, 64) * 100
+    hints = torch.zeros(1, 3, 64, 64)
+    hints[0, :, 30, 30] = torch.tensor([60.0, 30.0, 1.0])
+    for adapter in model.hint_adapters:
+        torch.nn.init.normal_(adapter.weight)
+    # The encoder (and so the scene gain) sees L* only; the output still follows the hint.
+    assert torch.equal(model.deepest_features(L, hints), model.deepest_features(L, None))
+    assert not torch.equal(model(L, hints), model(L, None))
+
+
+def test_bad_encoder_name_is_refused():
+    with pytest.raises(ValueError, match="encoder must be one of lite0, lite1, lite2"):
+        create_model("unet", encoder="b7")
 
 
 def test_pool_hints_keeps_a_one_pixel_hint():

@@ -18,6 +18,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from tinct.color.lab import rgb_to_lab
+from tinct.data.degrade import apply_old_print, random_old_print
 from tinct.data.hints import simulate_hints
 from tinct.data.transforms import center_crop_box, random_resized_crop_box
 from tinct.io.images import ImageReadError, is_grayscale, list_images, read_image
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 #: Independent random streams per item; integers only, so every process draws the same numbers
 #: (Python salts `hash()` of strings per process, which made hint draws differ between runs).
-CROP_STREAM, HINT_STREAM = 0, 1
+CROP_STREAM, HINT_STREAM, DEGRADE_STREAM = 0, 1, 2
 
 
 def item_seed(seed: int, epoch: int, index: int, stream: int) -> int:
@@ -61,6 +62,8 @@ class ColorDataset(Dataset):
             this many pixels (default 2·S), so later epochs skip JPEG decoding. 0 disables caching.
         hints: also yield simulated user hints (3, S, S) per item (see `tinct.data.hints`); they
             depend only on (seed, epoch, index), never on batch size or the number of processes.
+        degrade: probability that a training item's L* is degraded like an old print
+            (`tinct.data.degrade`); its a*b* target stays clean.
     """
 
     def __init__(
@@ -72,7 +75,11 @@ class ColorDataset(Dataset):
         skip_gray: bool | None = None,
         cache_side: int | None = None,
         hints: bool = False,
+        degrade: float = 0.0,
     ) -> None:
+        if not 0 <= degrade <= 1:
+            raise ValueError(f"degrade must be a probability in [0, 1], got {degrade}")
+        self.degrade = degrade
         self.size = size
         self.train = train
         self.seed = seed
@@ -138,7 +145,12 @@ class ColorDataset(Dataset):
         if flip:
             rgb = rgb.flip(-1)
         lab = rgb_to_lab(rgb)
+        L = lab[:1]
+        if self.train and self.degrade:
+            rng = np.random.default_rng(item_seed(self.seed, self.epoch, index, DEGRADE_STREAM))
+            if rng.random() < self.degrade:
+                L = torch.from_numpy(apply_old_print(L[0].numpy(), random_old_print(rng), rng))[None]
         if not self.hints:
-            return lab[:1], lab[1:]
+            return L, lab[1:]
         generator = torch.Generator().manual_seed(item_seed(self.seed, self.epoch, index, HINT_STREAM))
-        return lab[:1], lab[1:], simulate_hints(lab[None, 1:], generator)[0]
+        return L, lab[1:], simulate_hints(lab[None, 1:], generator)[0]

@@ -7,7 +7,7 @@ each photo's mean chroma (CIE a*b* units) from the ImageNet features of its gray
 scales the predicted a*b* by estimate / reference, so scenes that look neutral stay neutral and
 colorful ones get the color the vividness knob would otherwise spread evenly.
 
-The estimator is the ImageNet EfficientNet-Lite0 classifier's 1×1 head (320 → 1280, BN, ReLU6,
+The estimator is the ImageNet EfficientNet-Lite classifier's 1×1 head (C → 1280, BN, ReLU6,
 global mean) on the U-Net encoder's stride-32 features, then a linear ridge readout of
 log(1 + chroma) fitted on training photos (`fit_scene_chroma`). The readout folds the classifier's
 1000 logits and their standardisation into one 1280 → 1 layer. It is only meaningful on an encoder
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from tinct.models._efficientnet import HEAD_CHANNELS, _bn, _SamePadConv2d, pretrained_state_dict
 
-#: Stride-32 channels of EfficientNet-Lite0 (the U-Net's deepest skip).
+#: Stride-32 channels of EfficientNet-Lite0 (the U-Net's deepest skip); Lite2 has 352.
 DEEPEST_CHANNELS = 320
 #: Largest gain, so an odd photo cannot get an absurd saturation boost.
 MAX_GAIN = 3.0
@@ -34,23 +34,23 @@ ENCODER_TOLERANCE = 1e-3
 
 
 class SceneChroma(nn.Module):
-    """(N, 320, h, w) stride-32 encoder features → (N, 1, 1, 1) chroma gain in [0, MAX_GAIN]:
+    """(N, C, h, w) stride-32 encoder features → (N, 1, 1, 1) chroma gain in [0, MAX_GAIN]:
     the photo's estimated mean chroma divided by `reference` (the median estimate on the photos
     the readout was fitted on, so a typical photo keeps gain 1)."""
 
-    def __init__(self) -> None:
+    def __init__(self, deepest_channels: int = DEEPEST_CHANNELS) -> None:
         super().__init__()
-        self._conv_head = _SamePadConv2d(DEEPEST_CHANNELS, HEAD_CHANNELS, 1, bias=False)
+        self._conv_head = _SamePadConv2d(deepest_channels, HEAD_CHANNELS, 1, bias=False)
         self._bn1 = _bn(HEAD_CHANNELS)
         self.readout = nn.Linear(HEAD_CHANNELS, 1)
         self.register_buffer("reference", torch.tensor(1.0))
 
     def pooled(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, 320, h, w) → (N, 1280): the ImageNet classifier's input."""
+        """(N, C, h, w) → (N, 1280): the ImageNet classifier's input."""
         return F.relu6(self._bn1(self._conv_head(features))).mean(dim=(2, 3))
 
     def estimate(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, 320, h, w) → (N,) estimated mean chroma in a*b* units (≥ 0)."""
+        """(N, C, h, w) → (N,) estimated mean chroma in a*b* units (≥ 0)."""
         # exp − 1 rather than expm1, which ONNX has no operator for; the precision is irrelevant here.
         return (torch.exp(self.readout(self.pooled(features))[:, 0]) - 1).clamp(min=0)
 
@@ -60,7 +60,7 @@ class SceneChroma(nn.Module):
 
 
 def check_imagenet_encoder(encoder: nn.Module, imagenet: dict[str, torch.Tensor]) -> None:
-    """Raise ValueError unless `encoder` (a U-Net's EfficientNet-Lite0 trunk) still holds the
+    """Raise ValueError unless `encoder` (a U-Net's EfficientNet-Lite trunk) still holds the
     ImageNet weights: the readout is fitted on ImageNet features, a fine-tuned trunk has others."""
     for name, value in encoder.state_dict().items():
         if name.endswith("num_batches_tracked") or name not in imagenet:
@@ -86,9 +86,9 @@ def fit_scene_chroma(
 
     Returns the fitted module, in eval mode. Needs the `train` extra for the ImageNet weights.
     """
-    imagenet = pretrained_state_dict()
+    imagenet = pretrained_state_dict(model.config.encoder)
     check_imagenet_encoder(model.encoder, imagenet)
-    scene = SceneChroma()
+    scene = SceneChroma(imagenet["_conv_head.weight"].shape[1])
     scene._conv_head.weight.data.copy_(imagenet["_conv_head.weight"])
     scene._bn1.load_state_dict({k[len("_bn1.") :]: v for k, v in imagenet.items() if k.startswith("_bn1.")})
     scene.eval()

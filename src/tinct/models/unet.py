@@ -1,5 +1,6 @@
-"""The default model: an ImageNet-pretrained EfficientNet-Lite0 encoder fed the grayscale image,
-and a light U-Net decoder with skip connections from five encoder stages (strides 2 to 32).
+"""The default model: an ImageNet-pretrained EfficientNet-Lite encoder (Lite0, 1 or 2) fed the
+grayscale image, and a light U-Net decoder with skip connections from five encoder stages
+(strides 2 to 32).
 
 Two heads: regression of a*b* (tanh, a*b*/128) or classification over the in-gamut a*b* bins
 (decoded by the annealed mean). Optional user hints (a*, b*, mask) enter through a zero-initialised
@@ -19,18 +20,17 @@ from tinct.models._efficientnet import (
     INPUT_MEAN,
     INPUT_STD,
     STEM_CHANNELS,
-    EfficientNetLite0,
+    VARIANTS,
+    EfficientNetLite,
     _SamePadConv2d,
     pretrained_state_dict,
+    stride_outputs,
 )
 from tinct.models._registry import register_model
 from tinct.models.base import ColorizationModel, ModelConfig
 from tinct.models.scene import SceneChroma
 from tinct.ops.hints import pool_hints
 
-#: Encoder block after which each skip is taken, and its (stride, channels).
-SKIP_BLOCKS = (0, 2, 4, 10, 15)
-SKIP_CHANNELS = (16, 24, 40, 112, 320)
 #: Widest decoder stage accepted (the default widths are 128..48).
 MAX_DECODER_CHANNELS = 1024
 
@@ -39,14 +39,18 @@ MAX_DECODER_CHANNELS = 1024
 class UNetConfig(ModelConfig):
     name: str = "unet"
     head: str = "classification"
+    #: The ImageNet encoder: "lite0" (the first defaults), "lite1" or "lite2" (wider and deeper).
+    encoder: str = "lite0"
     #: Decoder widths at strides 16, 8, 4, 2.
     decoder_channels: tuple[int, ...] = (128, 96, 64, 48)
     #: The head runs at this stride of the input (2 or 4); its output is upsampled afterwards.
     output_stride: int = 2
     #: Initialise the encoder from ImageNet weights (needs the `train` extra) when created.
     pretrained: bool = False
-    #: Where hints enter: "stem" (beside the encoder's first convolution only) or "multiscale"
-    #: (also added to the decoder's output at every scale, pooled so a one-pixel hint survives).
+    #: Where hints enter: "stem" (beside the encoder's first convolution only), "multiscale"
+    #: (also added to the decoder's output at every scale, pooled so a one-pixel hint survives), or
+    #: "decoder" (at every decoder scale only: the encoder then sees only L*, so a frozen encoder
+    #: needs no backward pass in training and the scene gain does not depend on the hints).
     hint_injection: str = "stem"
     #: Scale each photo's a*b* by its estimated scene chroma (tinct.models.scene), at inference
     #: only. Set by scripts/fit_scene_chroma.py on a regression model with a frozen ImageNet encoder.
@@ -67,10 +71,14 @@ class UNetConfig(ModelConfig):
         for flag in ("hints", "pretrained", "scene_chroma"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        if self.encoder not in VARIANTS:
+            raise ValueError(f"encoder must be one of {', '.join(VARIANTS)}, got {self.encoder!r}")
         if self.output_stride not in (2, 4):
             raise ValueError(f"output_stride must be 2 or 4, got {self.output_stride}")
-        if self.hint_injection not in ("stem", "multiscale"):
-            raise ValueError(f"hint_injection must be 'stem' or 'multiscale', got {self.hint_injection!r}")
+        if self.hint_injection not in ("stem", "multiscale", "decoder"):
+            raise ValueError(
+                f"hint_injection must be 'stem', 'multiscale' or 'decoder', got {self.hint_injection!r}"
+            )
         if self.scene_chroma and self.head != "regression":
             raise ValueError("scene_chroma applies to the regression head only")
 
@@ -109,21 +117,23 @@ class UNetColorizer(ColorizationModel):
         super().__init__()
         self.config = config
         self.output_stride = config.output_stride
-        self.encoder = EfficientNetLite0()
+        self.encoder = EfficientNetLite(config.encoder)
+        #: Encoder block after which each skip is taken (strides 2..32), and its channels.
+        self.skip_blocks, skip_channels = stride_outputs(config.encoder)
         del self.encoder._conv_head, self.encoder._bn1, self.encoder._fc  # classifier head unused
-        if config.hints:
+        if config.hints and config.hint_injection != "decoder":
             self.hint_stem = _SamePadConv2d(3, STEM_CHANNELS, 3, stride=2)
             nn.init.zeros_(self.hint_stem.weight)
             nn.init.zeros_(self.hint_stem.bias)
         dec = config.decoder_channels
         n_up = 4 if config.output_stride == 2 else 3
-        c_in = SKIP_CHANNELS[-1]
+        c_in = skip_channels[-1]
         ups = []
         for i in range(n_up):
-            ups.append(_UpBlock(c_in, SKIP_CHANNELS[-2 - i], dec[i]))
+            ups.append(_UpBlock(c_in, skip_channels[-2 - i], dec[i]))
             c_in = dec[i]
         self.decoder = nn.ModuleList(ups)
-        if config.hints and config.hint_injection == "multiscale":
+        if config.hints and config.hint_injection in ("multiscale", "decoder"):
             # Zero-initialised, so a model fine-tuned from a stem-only checkpoint starts unchanged.
             self.hint_adapters = nn.ModuleList(_zero_conv1x1(3, dec[i]) for i in range(n_up))
         if config.head == "classification":
@@ -131,13 +141,13 @@ class UNetColorizer(ColorizationModel):
             self.register_buffer("bins", ab_bins(), persistent=False)
         else:
             self.head = nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c_in, 2, 1))
-        self.scene_chroma = SceneChroma() if config.scene_chroma else None
+        self.scene_chroma = SceneChroma(skip_channels[-1]) if config.scene_chroma else None
         if config.pretrained:
             self.load_pretrained_encoder()
 
     def load_pretrained_encoder(self) -> None:
-        """Copy the ImageNet EfficientNet-Lite0 weights into the encoder (classifier head dropped)."""
-        state = {k: v for k, v in pretrained_state_dict().items() if not k.startswith(("_conv_head", "_bn1", "_fc"))}
+        """Copy the ImageNet EfficientNet-Lite weights into the encoder (classifier head dropped)."""
+        state = {k: v for k, v in pretrained_state_dict(self.config.encoder).items() if not k.startswith(("_conv_head", "_bn1", "_fc"))}
         self.encoder.load_state_dict(state, strict=True)
 
     def attach_scene_chroma(self, scene: SceneChroma) -> None:
@@ -160,16 +170,17 @@ class UNetColorizer(ColorizationModel):
         ab_mask = None
         if self.config.hints and hints is not None:
             ab_mask = torch.cat((hints[:, :2] / 128.0, hints[:, 2:3]), dim=1)
-            x = x + self.hint_stem(ab_mask)
+            if hasattr(self, "hint_stem"):
+                x = x + self.hint_stem(ab_mask)
         skips = []
         for i, block in enumerate(enc._blocks):
             x = block(x)
-            if i in SKIP_BLOCKS:
+            if i in self.skip_blocks:
                 skips.append(x)
         return skips, ab_mask
 
     def deepest_features(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, 1, H, W) L* → (N, 320, H/32, W/32) encoder features, what `SceneChroma` reads. Hint
+        """(N, 1, H, W) L* → (N, C, H/32, W/32) encoder features (C = 320 for Lite0), what `SceneChroma` reads. Hint
         models get all-zero hints when none are given, as the inference backends pass them."""
         if self.config.hints and hints is None:
             hints = L.new_zeros(L.shape[0], 3, *L.shape[-2:])

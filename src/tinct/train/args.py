@@ -23,6 +23,7 @@ class TrainConfig:
     #: new hint adapters); any other mismatch is an error.
     init_from: str | None = None
     size: int | None = None  #: crop side in pixels; default: the model's default size
+    degrade: float = 0.0  #: probability that a training crop's L* is degraded like an old print
     epochs: int = 10
     batch_size: int = 4  #: global batch (split across torchrun processes)
     grad_accum: int = 1  #: optimizer step every N batches
@@ -62,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if not 0 <= self.degrade <= 1:
+            raise ValueError(f"degrade must be in [0, 1], got {self.degrade}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 

@@ -51,13 +51,15 @@ def _datasets(cfg: TrainConfig, size: int, hints: bool) -> tuple[ColorDataset, C
         source = (source if isinstance(source, list) else list_images(source)) + [
             path for folder in cfg.extra_data for path in list_images(folder)
         ]
-    train = ColorDataset(source, size, train=True, seed=cfg.seed, hints=hints)
+    train = ColorDataset(source, size, train=True, seed=cfg.seed, hints=hints, degrade=cfg.degrade)
     val = ColorDataset(cfg.val, size, train=False, seed=cfg.seed, skip_gray=True) if cfg.val else None
     if val is None and cfg.val_fraction > 0:
         n_val = max(1, round(len(train) * cfg.val_fraction))
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed)).tolist()
         held_out = ColorDataset([train.paths[i] for i in order[:n_val]], size, train=False, skip_gray=True)
-        train = ColorDataset([train.paths[i] for i in order[n_val:]], size, train=True, seed=cfg.seed, hints=hints)
+        train = ColorDataset(
+            [train.paths[i] for i in order[n_val:]], size, train=True, seed=cfg.seed, hints=hints, degrade=cfg.degrade
+        )
         val = held_out
     return train, val
 
