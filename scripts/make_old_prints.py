@@ -30,7 +30,8 @@ def main() -> None:
             print(f"skipped: {err}")
             continue
         seed = zlib.crc32(path.name.encode())
-        write_image(args.out / path.relative_to(args.photos).with_suffix(".png"), old_print_photo(rgb, EVAL_PRINT, seed))
+        target = args.out / path.relative_to(args.photos).with_suffix(".png")
+        write_image(target, old_print_photo(rgb, EVAL_PRINT, seed))
     print(f"wrote {len(paths)} old prints to {args.out}")
 
 

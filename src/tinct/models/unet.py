@@ -147,7 +147,8 @@ class UNetColorizer(ColorizationModel):
 
     def load_pretrained_encoder(self) -> None:
         """Copy the ImageNet EfficientNet-Lite weights into the encoder (classifier head dropped)."""
-        state = {k: v for k, v in pretrained_state_dict(self.config.encoder).items() if not k.startswith(("_conv_head", "_bn1", "_fc"))}
+        head = ("_conv_head", "_bn1", "_fc")
+        state = {k: v for k, v in pretrained_state_dict(self.config.encoder).items() if not k.startswith(head)}
         self.encoder.load_state_dict(state, strict=True)
 
     def attach_scene_chroma(self, scene: SceneChroma) -> None:
