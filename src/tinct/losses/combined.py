@@ -1,5 +1,6 @@
-"""Regression losses (α·L1 + β·L2 + γ·(1 − SSIM) + δ·(−PSNR) on a*b*/128) and the class-rebalanced
-cross-entropy over a*b* bins, behind one spec string such as "l2", "l1=0.5,ssim=0.5", "psnr" or "ce"."""
+"""Regression losses (α·L1 + β·L2 + γ·(1 − SSIM) + δ·(−PSNR) on a*b*/128, ε·ImageNet features of the
+RGB crop) and the class-rebalanced cross-entropy over a*b* bins, behind one spec string such as "l2",
+"l1=0.5,ssim=0.5", "psnr", "l1=1,feat=0.2" or "ce"."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from tinct.color.gamut import soft_encode
 from tinct.ops.ssim import ssim
 
-REGRESSION_TERMS = ("l1", "l2", "ssim", "psnr")
+REGRESSION_TERMS = ("l1", "l2", "ssim", "psnr", "feat")
 CLASSIFICATION_TERMS = ("ce",)
 AB_SCALE = 128.0  # a*b* are compared in units of 1/128, the scale of the tanh output
 # Floor under each sample's a*b*/128 MSE in the "psnr" term: caps a sample's score at 40 dB, so a
@@ -57,7 +58,8 @@ def negative_psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class ColorizationLoss(nn.Module):
-    """α·L1 + β·L2 + γ·(1 − SSIM) + δ·(−PSNR in dB) between predicted and true a*b*/128 (both in [-1, 1])."""
+    """α·L1 + β·L2 + γ·(1 − SSIM) + δ·(−PSNR in dB) between predicted and true a*b*/128 (both in
+    [-1, 1]), + ε·`ImageNetFeatureLoss` ("feat") between the RGB crops they make with the input L*."""
 
     def __init__(self, weights: dict[str, float]) -> None:
         super().__init__()
@@ -65,9 +67,16 @@ class ColorizationLoss(nn.Module):
         if bad:
             raise ValueError(f"--loss: {', '.join(sorted(bad))} does not apply to a regression head")
         self.weights = weights
+        if "feat" in weights:
+            from tinct.losses.perceptual import ImageNetFeatureLoss  # needs the `train` extra
 
-    def forward(self, raw: torch.Tensor, target_ab: torch.Tensor) -> dict[str, torch.Tensor]:
-        """raw: (N, 2, h, w) in [-1, 1]; target_ab: (N, 2, H, W) in a*b* units."""
+            self.features = ImageNetFeatureLoss()
+
+    def forward(
+        self, raw: torch.Tensor, target_ab: torch.Tensor, L: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """raw: (N, 2, h, w) in [-1, 1]; target_ab: (N, 2, H, W) in a*b* units; L: (N, 1, H, W) L*
+        in [0, 100], the network's input (needed by the "feat" term only)."""
         target = downsample_to(target_ab, raw.shape[-2:]) / AB_SCALE
         parts = {}
         if "l1" in self.weights:
@@ -78,6 +87,11 @@ class ColorizationLoss(nn.Module):
             parts["ssim"] = 1 - ssim(raw, target, data_range=2.0)
         if "psnr" in self.weights:
             parts["psnr"] = negative_psnr(raw, target)
+        if "feat" in self.weights:
+            if L is None:
+                raise ValueError("the 'feat' loss term needs the input L*")
+            pred_ab = F.interpolate(raw * AB_SCALE, size=L.shape[-2:], mode="bilinear", align_corners=False)
+            parts["feat"] = self.features(L, pred_ab, target_ab)
         total = sum(self.weights[k] * v for k, v in parts.items())
         return {"loss": total, **parts}
 
@@ -93,8 +107,11 @@ class RebalancedCrossEntropy(nn.Module):
             "class_weights", class_weights.clone() if class_weights is not None else torch.ones(len(bins))
         )
 
-    def forward(self, logits: torch.Tensor, target_ab: torch.Tensor) -> dict[str, torch.Tensor]:
-        """logits: (N, Q, h, w); target_ab: (N, 2, H, W) in a*b* units."""
+    def forward(
+        self, logits: torch.Tensor, target_ab: torch.Tensor, L: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """logits: (N, Q, h, w); target_ab: (N, 2, H, W) in a*b* units; L is unused (one signature
+        with `ColorizationLoss`)."""
         target = downsample_to(target_ab, logits.shape[-2:]).float()
         with torch.no_grad():
             soft = soft_encode(target, self.bins)  # (N, Q, h, w)

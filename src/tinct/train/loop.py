@@ -162,7 +162,7 @@ def _validate(model, loss_fn, loader, device) -> tuple[float, float, list[torch.
     for L, ab, *_ in loader:
         L, ab = L.to(device), ab.to(device)
         raw = model(L, torch.zeros(L.shape[0], 3, *L.shape[-2:], device=device) if model.config.hints else None)
-        losses.append(float(loss_fn(raw, ab)["loss"]) * len(L))
+        losses.append(float(loss_fn(raw, ab, L)["loss"]) * len(L))
         pred_ab = nn.functional.interpolate(model.decode(raw), size=L.shape[-2:], mode="bilinear", align_corners=False)
         pred = lab_to_rgb(torch.cat((L, pred_ab), 1))
         truth = lab_to_rgb(torch.cat((L, ab), 1))
@@ -349,7 +349,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
             with sync:
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                     raw = forward_model(L, hints)
-                parts = loss_fn(raw.float(), ab)
+                parts = loss_fn(raw.float(), ab, L)
                 scaled = parts["loss"] / cfg.grad_accum
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
             if last_micro_step:
