@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 TORCH   := torch==2.13.0
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test test-all lint demo bench clean chromium stamps
+.PHONY: install test test-all lint demo bench clean chromium stamps oldprints
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +50,13 @@ data/stamps/SOURCES.tsv: scripts/make_stamp_photos.py $(STAMP)
 	mkdir -p build/debs && cd build/debs && apt-get download tuxpaint-stamps-default
 	dpkg-deb -x "$$(ls build/debs/tuxpaint-stamps-default_*.deb | tail -n 1)" build/tuxpaint
 	$(BIN)/python scripts/make_stamp_photos.py build/tuxpaint data/stamps
+
+# The old-print evaluation sets of MODEL_CARD.md: val and test with their L* aged by the fixed
+# tinct.data.degrade.EVAL_PRINT (deterministic: seeded by each file's name).
+PHOTOS ?= ../shared/data/photos
+oldprints: $(STAMP)
+	$(BIN)/python scripts/make_old_prints.py $(PHOTOS)/val data/val-oldprint
+	$(BIN)/python scripts/make_old_prints.py $(PHOTOS)/test data/test-oldprint
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -2,7 +2,7 @@
 scene-chroma gain (tinct.models.scene), fitted on training photos, and write the weights.
 
     python scripts/fit_scene_chroma.py runs/default/checkpoints/best.safetensors \
-        ../shared/data/photos/train runs/default/scene.safetensors [--ridge 1000]
+        ../shared/data/photos/train [more folders ...] runs/default/scene.safetensors [--ridge 1000]
 
 Each photo is reduced to its gray version at the model's working size; the target is the true
 photo's mean chroma. Choose the vividness on val afterwards (scripts/choose_vividness.py): the gain
@@ -23,9 +23,9 @@ from tinct.models.loading import load_model, save_model
 from tinct.models.scene import fit_scene_chroma
 
 
-def photos(colorizer: Colorizer, folder: str):
-    """(L at the working size (1, 1, h, w), true mean chroma) per photo in `folder`."""
-    for path in list_images(folder):
+def photos(colorizer: Colorizer, folders: list[str]):
+    """(L at the working size (1, 1, h, w), true mean chroma) per photo in `folders`."""
+    for path in (p for folder in folders for p in list_images(folder)):
         rgb = read_image(path)
         L_small = colorizer.working_lightness(image_lightness(gray_version(rgb)))
         yield torch.from_numpy(L_small)[None, None], float(mean_chroma(rgb))
@@ -34,7 +34,7 @@ def photos(colorizer: Colorizer, folder: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
-    parser.add_argument("data", help="training photos (never the validation set)")
+    parser.add_argument("data", nargs="+", help="training photo folders (never the validation set)")
     parser.add_argument("output")
     parser.add_argument("--ridge", type=float, default=1000.0)
     parser.add_argument("--threads", type=int, default=2)
