@@ -25,72 +25,50 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    import dataclasses
+    import types
+    import typing
+
+    from tinct.train import TrainConfig
+
     p = sub.add_parser(
         "train",
         help="train a colorization model on a folder of color photos",
-        formatter_class=_Formatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train on DATA (a folder, walked recursively). Options override --config.",
     )
     p.add_argument("data", nargs="?", help="folder of color training photos")
     p.add_argument("--config", help="TOML recipe (fields of tinct.train.TrainConfig), e.g. configs/default.toml")
-    p.add_argument("--file-list", help="text file with one training image path per line (instead of DATA)")
-    p.add_argument(
-        "--extra-data", action="append", metavar="DIR", help="another folder of training photos (repeatable)"
-    )
-    p.add_argument("--model", help="architecture (see `tinct models`); default unet")
     p.add_argument("--head", choices=("regression", "classification"), help="output head of the model")
-    p.add_argument("--size", type=int, help="training crop side in pixels (default: the model's)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="global batch size")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--optimizer", choices=("adamw", "sgd"), help="optimizer (default adamw)")
-    p.add_argument("--loss", help="loss: l1 | l2 | ssim | psnr (per-crop −PSNR) | weighted, e.g. l1=0.5,ssim=0.5 | ce")
-    p.add_argument("--val", help="validation folder")
-    p.add_argument("--val-fraction", type=float, help="hold out this fraction of DATA for validation")
-    p.add_argument("--out", help="run folder (default runs/default)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, help="data-loader worker processes")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--hint-lr-scale", type=float, help="learning-rate multiplier for the hint input layers")
-    p.add_argument("--init-from", help="start from these .safetensors weights (fine-tuning)")
-    p.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches per optimizer step")
-    p.add_argument("--ema", type=float, help="keep an exponential moving average of weights with this decay")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="mixed precision on CUDA")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model for training")
+    # One option per TrainConfig field, so the CLI cannot drift from the recipe. Every default is
+    # None ("not given"): a --config value then stands unless the option is given.
+    types_ = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("data", "model_args"):
+            continue
+        kind = types_[field.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None -> X
+            kind = next(t for t in typing.get_args(kind) if t is not type(None))
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        extra = {k: v for k, v in field.metadata.items() if k != "help"}
+        shown = "" if default in (None, [], False) else f" (default: {default})"
+        text = field.metadata["help"].replace("%", "%%") + shown
+        flag = "--" + field.name.replace("_", "-")
+        if kind is bool:
+            p.add_argument(flag, action="store_true", default=None, help=text)
+        elif typing.get_origin(kind) is list:
+            p.add_argument(flag, action="append", type=typing.get_args(kind)[0], help=text, **extra)
+        else:
+            p.add_argument(flag, type=kind, help=text, **extra)
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from tinct.train import TrainConfig, fit, load_config
 
-    overrides = {
-        "data": args.data,
-        "file_list": args.file_list,
-        "extra_data": args.extra_data,
-        "model": args.model,
-        "size": args.size,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "optimizer": args.optimizer,
-        "loss": args.loss,
-        "val": args.val,
-        "val_fraction": args.val_fraction,
-        "out": args.out,
-        "resume": args.resume or None,
-        "device": args.device,
-        "seed": args.seed,
-        "workers": args.workers,
-        "threads": args.threads,
-        "init_from": args.init_from,
-        "hint_lr_scale": args.hint_lr_scale,
-        "ema": args.ema,
-        "amp": args.amp,
-        "compile": args.compile or None,
-        "grad_accum": args.grad_accum,
-    }
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.config:
         cfg = load_config(args.config, **overrides)
     else:
