@@ -106,12 +106,12 @@ def test_gray_baseline_from_combine():
     assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
 
 
-def test_working_size(unet, seed):
-    assert unet.working_size(3000, 4000) == (192, 256)
-    assert unet.working_size(257, 123) == (256, 128)
-    assert unet.working_size(5, 1000) == (32, 256)
-    assert Colorizer(unet.model, size=300).working_size(300, 300) == (288, 288)
-    assert seed.working_size(257, 123) == (128, 128)
+def test_working_shape(unet, seed):
+    assert unet.working_shape(3000, 4000) == (192, 256)
+    assert unet.working_shape(257, 123) == (256, 128)
+    assert unet.working_shape(5, 1000) == (32, 256)
+    assert Colorizer(unet.model, size=300).working_shape(300, 300) == (288, 288)
+    assert seed.working_shape(257, 123) == (128, 128)
 
 
 def test_gray_2d_array_and_vividness(unet):

@@ -124,7 +124,7 @@ def test_sizes_and_forward_shapes(models):
     eccv, sig = models["eccv16"], models["siggraph17"]
     assert (eccv.fixed_size, sig.fixed_size) == (256, 256)
     assert (eccv.output_stride, sig.output_stride) == (4, 1)
-    assert Colorizer(eccv).working_size(300, 500) == (256, 256)  # squashed, as their demo does
+    assert Colorizer(eccv).working_shape(300, 500) == (256, 256)  # squashed, as their demo does
     L = torch.rand(1, 1, 64, 48) * 100  # fully convolutional: any multiple of 8
     with torch.no_grad():
         assert eccv(L).shape == (1, 313, 16, 12)

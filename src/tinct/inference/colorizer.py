@@ -310,7 +310,7 @@ class Colorizer:
     def accepts_hints(self) -> bool:
         return bool(self.model.config.hints)
 
-    def working_size(self, height: int, width: int) -> tuple[int, int]:
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` in pixels at which the model sees an ``height`` × ``width`` image.
 
         Fixed-size models get their size (the image is squashed). Others keep the aspect ratio
@@ -327,8 +327,8 @@ class Colorizer:
         return (longest, shorter) if height >= width else (shorter, longest)
 
     def working_lightness(self, L: np.ndarray) -> np.ndarray:
-        """(H, W) float32 L* in [0, 100] → the (h, w) L* the network sees (see `working_size`)."""
-        h, w = self.working_size(*L.shape)
+        """(H, W) float32 L* in [0, 100] → the (h, w) L* the network sees (see :meth:`working_shape`)."""
+        h, w = self.working_shape(*L.shape)
         # Bicubic with PIL's reducing_gap, as the training crops are made (tinct.data.dataset).
         plane = Image.fromarray(np.ascontiguousarray(L, dtype=np.float32))
         small = plane.resize((w, h), Image.BICUBIC, reducing_gap=2.0)
@@ -343,7 +343,7 @@ class Colorizer:
         """Run the model on an L* image already at the working size.
 
         Args:
-            L_small: (h, w) L* in [0, 100], (h, w) valid for the model (see :meth:`working_size`).
+            L_small: (h, w) L* in [0, 100], (h, w) valid for the model (see :meth:`working_shape`).
             hints: (1, 3, h, w) hint tensor (see ``hints.hints_to_tensor``) or None.
 
         Returns:
