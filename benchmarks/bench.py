@@ -118,10 +118,10 @@ def load_colorizer(spec: str | None, backend: str = "torch", onnx_path: str | No
     from tinct.models import create_model
 
     if spec is not None:
-        c = Colorizer.from_pretrained(spec, device="cpu", backend=backend, onnx_path=onnx_path)
+        c = Colorizer.load(spec, device="cpu", backend=backend, onnx=onnx_path)
         return c, f"`{spec}`"
     try:
-        c = Colorizer.from_pretrained(device="cpu", backend=backend, onnx_path=onnx_path)
+        c = Colorizer.load(device="cpu", backend=backend, onnx=onnx_path)
         return c, "bundled `default.safetensors`"
     except FileNotFoundError:
         torch.manual_seed(0)

@@ -36,7 +36,7 @@ from tinct.inference.hints import hints_to_tensor, parse_hints, propagate_hints
 from tinct.io.images import read_image
 from tinct.models import list_models
 from tinct.models.base import ColorizationModel, check_vividness
-from tinct.models.loading import load_model
+from tinct.models.loading import load_model, load_state_dict_file
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +99,24 @@ def bundled_weights() -> list[WeightsInfo]:
     return [_weights_info(p) for p in sorted(BUNDLED_WEIGHTS_DIR.glob("*.safetensors")) if p.is_file()]
 
 
-def _looks_like_path(text: str) -> bool:
-    return text.endswith(".safetensors") or os.sep in text or "/" in text or os.path.exists(text)
+def _is_path(text: str) -> bool:
+    """Whether a ``--model`` value means a file: it has a folder separator or a file suffix
+    (``runs/x/best.safetensors``, ``./default``, ``w.safetensors``), or it names an existing file
+    and is not a reserved name (``default``, a bundled weights name, an architecture). So a file
+    called ``default`` or ``seed`` in the working directory never shadows the bundled weights;
+    write ``./default`` to mean it."""
+    if os.sep in text or "/" in text or (os.altsep and os.altsep in text) or Path(text).suffix:
+        return True
+    reserved = {DEFAULT_NAME, *list_models()} | {p.stem for p in BUNDLED_WEIGHTS_DIR.glob("*.safetensors")}
+    return text not in reserved and os.path.exists(text)
 
 
 def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
     """The weights file meant by a user's ``--model`` value.
 
     * ``None`` or ``"default"`` → the bundled ``weights/default.safetensors``;
-    * a path (ends in ``.safetensors``, contains a folder separator, or exists) → that file;
+    * a path (see :func:`_is_path`: a separator or a suffix, or an existing file that is not a
+      reserved name; any ``os.PathLike``) → that file;
     * a bundled weights name or a registered architecture name → ``weights/<name>.safetensors``.
 
     Raises:
@@ -115,7 +124,7 @@ def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
         ValueError: the name is neither a path, a bundled weights name nor an architecture.
     """
     text = DEFAULT_NAME if name_or_path is None else os.fspath(name_or_path)
-    if isinstance(name_or_path, os.PathLike) or _looks_like_path(text):
+    if isinstance(name_or_path, os.PathLike) or _is_path(text):
         path = Path(text).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such weights file")
@@ -213,16 +222,19 @@ class Colorizer:
             Full-resolution pre/post-processing always runs on the CPU.
         vividness: default saturation knob in [0, 1] (see ``tinct.models.base``); default: the
             model's own ``config.default_vividness``.
-        backend: where the model runs: ``"torch"``, ``"onnxruntime"`` (an ONNX export of the
-            model, made once into a cache folder unless ``onnx_path`` is given; CPU) or ``"auto"``
-            (ONNX Runtime when installed and the model is on the CPU, else torch); see
+        backend: where the model runs: ``"torch"`` (the default for a model in memory, e.g. one
+            being trained), ``"onnxruntime"`` (an ONNX export of the model, made once into a cache
+            folder unless ``onnx_path`` is given; CPU) or ``"auto"`` (ONNX Runtime when installed
+            and the model is on the CPU, else torch; the default of :meth:`load`); see
             ``tinct.inference.backends``.
         onnx_path: an ONNX file exported from this model (``tinct export``) for the
             onnxruntime backend.
 
+    Weights on disk are loaded with :meth:`load`, the one entry point every front end uses.
+
     Example::
 
-        colorizer = Colorizer.from_pretrained()           # bundled default weights
+        colorizer = Colorizer.load()                      # bundled default weights
         rgb = colorizer.colorize("old_photo.jpg")         # (H, W, 3) uint8, same H, W as the file
     """
 
@@ -254,38 +266,59 @@ class Colorizer:
         self.vividness = vividness
         #: Runs the model on the small L* copy: ``backends.TorchBackend`` or ``OnnxRuntimeBackend``.
         self.backend = create_backend(backend, self.model, onnx_path)
-        #: Where the weights came from (set by ``from_pretrained``) and the file's metadata.
+        #: Where the weights came from (set by :meth:`load`) and the file's metadata.
         self.source: Path | None = None
         self.metadata: dict[str, Any] = {}
 
     @classmethod
-    def from_pretrained(
+    def load(
         cls,
-        name_or_path: str | os.PathLike | None = None,
+        model: str | os.PathLike | None = None,
+        *,
+        weights: str | os.PathLike | None = None,
+        backend: str = "auto",
+        onnx: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         size: int | None = None,
         vividness: float | None = None,
-        backend: str = "torch",
-        onnx_path: str | os.PathLike | None = None,
     ) -> Colorizer:
-        """Load weights shipped with tinct or from a file (see :func:`resolve_weights`).
+        """The one way to build a colorizer from weights on disk (CLI, server, export, scripts).
 
         Args:
-            name_or_path: ``None``/``"default"``, a bundled name or architecture, or a
-                ``.safetensors`` path. Nothing is ever downloaded.
+            model: ``None``/``"default"``, a bundled weights name, an architecture name, or a
+                ``.safetensors`` path (see :func:`resolve_weights`). Nothing is ever downloaded.
+            weights: with ``model`` naming an architecture: a state dict for a fresh one of it
+                (e.g. the authors' ``.pth`` for ``eccv16``; see ``models.loading.load_state_dict_file``).
+            backend: ``"auto"`` (ONNX Runtime when installed and the model is on the CPU, else
+                torch), ``"torch"`` or ``"onnxruntime"``; see ``tinct.inference.backends``.
+            onnx: an ONNX file exported from this model (``tinct export``) for ONNX Runtime; an
+                error with ``backend="torch"``, which would silently not use it.
             device: ``None``/``"auto"`` picks CUDA, then MPS, then CPU.
-            backend, onnx_path: see :class:`Colorizer`.
+            size, vividness: see :class:`Colorizer`.
 
         Raises:
             FileNotFoundError: no such file / nothing bundled under that name.
-            ValueError: unknown name.
-            tinct.io.weights.WeightsError: the file is not a usable tinct weights file.
+            ValueError: unknown name, ``weights`` without an architecture, ``onnx`` with the torch
+                backend, bad ``size``/``vividness``/``device``.
+            tinct.io.weights.WeightsError: the file is not usable weights for the model.
         """
-        path = resolve_weights(name_or_path)
+        if backend == "torch" and onnx is not None:
+            raise ValueError("an ONNX file was given with the torch backend; use backend onnxruntime or auto")
         device = pick_device(device)
-        model, meta = load_model(path, map_location=device)
-        colorizer = cls(model, size=size, vividness=vividness, backend=backend, onnx_path=onnx_path)
-        colorizer.source = path
+        if weights is not None:
+            arch = DEFAULT_NAME if model is None else os.fspath(model)
+            if arch not in list_models():
+                raise ValueError(
+                    f"a state-dict weights file needs the model to name an architecture "
+                    f"({', '.join(list_models())}), got {arch!r}"
+                )
+            source, meta = Path(weights), {}
+            network = load_state_dict_file(arch, source, map_location=device)
+        else:
+            source = resolve_weights(model)
+            network, meta = load_model(source, map_location=device)
+        colorizer = cls(network, size=size, vividness=vividness, backend=backend, onnx_path=onnx)
+        colorizer.source = source
         colorizer.metadata = meta
         return colorizer
 
@@ -296,10 +329,6 @@ class Colorizer:
             f"Colorizer(model={name!r}, size={self.size}, device={str(self.device)!r}, "
             f"backend={self.backend.name!r}{source})"
         )
-
-    def use_backend(self, backend: str, onnx_path: str | os.PathLike | None = None) -> None:
-        """Switch where the model runs (see the ``backend`` argument of :class:`Colorizer`)."""
-        self.backend = create_backend(backend, self.model, onnx_path)
 
     @property
     def device(self) -> torch.device:

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS",
+    "READ_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "WRITE_FORMATS",
     "ImageReadError",
@@ -45,11 +45,13 @@ __all__ = [
 
 PathLike = str | os.PathLike
 
-#: Largest accepted width*height. PIL warns above 89_478_485 pixels and refuses above twice that;
-#: we accept up to PIL's refusal point so that large legitimate scans (100+ MP) still work.
+#: Largest width*height :func:`read_image` accepts unless told otherwise (about 179 MP; the server
+#: has its own, lower ``tinct.serve.UPLOAD_MAX_PIXELS``). PIL warns above 89_478_485 pixels and
+#: refuses above twice that; we accept up to PIL's refusal point so that large legitimate scans
+#: (100+ MP) still work.
 #: PIL's own global ``PIL.Image.MAX_IMAGE_PIXELS`` check still runs when a file is opened, so a
 #: larger ``max_pixels`` only takes effect if that global is raised too.
-DEFAULT_MAX_PIXELS = 2 * 89_478_485
+READ_MAX_PIXELS = 2 * 89_478_485
 
 #: Lowercase suffixes :func:`list_images` picks up in folders.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
@@ -235,9 +237,11 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 
 def read_image(
     path: PathLike,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = READ_MAX_PIXELS,
     draft_size: tuple[int, int] | None = None,
     display_name: str | None = None,
+    notes: list[str] | None = None,
+    keep_gray: bool = False,
 ) -> np.ndarray:
     """Decode an image file to sRGB.
 

@@ -282,7 +282,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
     """Build the app. The model is loaded here, once (unless ``colorizer`` is given, e.g. in tests).
 
     Args:
-        colorizer: the predictor to serve; default ``Colorizer.from_pretrained(settings.model)``.
+        colorizer: the predictor to serve; default ``Colorizer.load`` of ``settings.model``.
         settings: limits and knobs (see :class:`ServeSettings`).
     """
     settings = settings or ServeSettings()
@@ -291,7 +291,9 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
 
         torch.set_num_threads(settings.torch_threads)
     if colorizer is None:
-        colorizer = Colorizer.from_pretrained(settings.model, device=settings.device, size=settings.size)
+        colorizer = Colorizer.load(
+            settings.model, backend=settings.backend, onnx=settings.onnx, device=settings.device, size=settings.size
+        )
     model_name = _model_name(colorizer)
     pool = WorkerPool(settings.workers, settings.queue)
 
