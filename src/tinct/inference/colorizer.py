@@ -382,7 +382,7 @@ class Colorizer:
         vividness = self.vividness if vividness is None else vividness
         if vividness is not None:
             check_vividness(vividness)
-        return self.backend.predict_ab(L_small, hints, vividness)
+        return self.backend.run(L_small, hints, vividness)
 
     def colorize(
         self,

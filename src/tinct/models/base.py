@@ -107,9 +107,3 @@ class ColorizationModel(nn.Module):
         if self.config.head == "regression":
             return raw * 128.0 * (0.5 + vividness)
         return annealed_mean(raw, self.bins, vividness_to_temperature(vividness))
-
-    def predict_ab(
-        self, L: torch.Tensor, hints: torch.Tensor | None = None, vividness: float | None = None
-    ) -> torch.Tensor:
-        """(N, 1, H, W) L* → (N, 2, H/stride, W/stride) a*b* in a*b* units."""
-        return self.decode(self(L, hints), vividness)
