@@ -496,8 +496,8 @@ def _colorize_one(
             if not overwrite:
                 return "skipped", None
         with _warnings_as_lines(notes):
-            image = read_image(src)
-        result = colorizer.colorize(image)
+            image = read_image(src, keep_gray=True)  # only its L* is used
+        result = colorizer.colorize(image, hints=hints, vividness=vividness)
         del image
         write_image(dst, result, protect=[src], overwrite=overwrite)
         return "ok", None

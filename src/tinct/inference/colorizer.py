@@ -17,6 +17,7 @@ and the output is computed by ``tinct.color.lab.lightness_chroma_to_rgb_uint8`` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -153,22 +154,33 @@ def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
 # Full-resolution color math, block by block
 
 
-def image_lightness(rgb: np.ndarray) -> np.ndarray:
+@functools.cache
+def _gray_lightness_table() -> np.ndarray:
+    """(256,) float32: L* of the gray level g, i.e. of sRGB (g, g, g), by the very function that
+    colors use, so a gray plane looked up here equals its RGB expansion bit for bit."""
+    ramp = torch.arange(256, dtype=torch.uint8).expand(3, 1, 256)
+    return rgb_to_lightness(ramp)[0].numpy()
+
+
+def image_lightness(image: np.ndarray) -> np.ndarray:
     """CIE L* of an sRGB image, without computing a* and b*.
 
     Args:
-        rgb: (H, W, 3) uint8 sRGB.
+        image: (H, W, 3) uint8 sRGB, or (H, W) uint8 gray (one level per pixel, as R = G = B).
 
     Returns:
         (H, W) float32 L* in [0, 100], equal to ``rgb_to_lab(rgb / 255)[0]`` to float32 precision
-        (see ``tinct.color.lab.rgb_to_lightness``: per-level tables, one lookup per gray pixel).
+        (see ``tinct.color.lab.rgb_to_lightness``: per-level tables). A gray image is one table
+        lookup per pixel, never expanded to three channels first.
     """
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) uint8 image, got {rgb.dtype} {rgb.shape}")
+    if image.dtype == np.uint8 and image.ndim == 2:
+        return _gray_lightness_table()[image]
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
     with warnings.catch_warnings():
         # Decoded images are often read-only arrays; they are only read here.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        chw = torch.from_numpy(rgb).permute(2, 0, 1)
+        chw = torch.from_numpy(image).permute(2, 0, 1)
     return rgb_to_lightness(chw).numpy()
 
 
@@ -189,19 +201,19 @@ def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.nda
     return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=True)
 
 
-def _as_rgb_array(image: Any) -> np.ndarray:
+def _as_pixels(image: Any) -> np.ndarray:
+    """Any accepted input → (H, W, 3) uint8 sRGB, or (H, W) uint8 for a gray one (kept gray:
+    only its L* is needed)."""
     if isinstance(image, (str, os.PathLike)):
-        return read_image(image)
+        return read_image(image, keep_gray=True)
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(image if image.mode == "L" else image.convert("RGB"))
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image (0..255), got dtype {arr.dtype}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3) or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"expected an (H, W, 3) RGB or (H, W) gray image, got shape {arr.shape}")
     return arr
 
@@ -411,8 +423,7 @@ class Colorizer:
             raise ValueError("this model does not accept hints")
         if vividness is not None:
             check_vividness(vividness)
-        rgb = _as_rgb_array(image)
-        return self.colorize_lightness(image_lightness(rgb), hints=hints, vividness=vividness)
+        return self.colorize_lightness(image_lightness(_as_pixels(image)), hints=hints, vividness=vividness)
 
     def colorize_lightness(
         self, L: np.ndarray, hints: Sequence[Any] | None = None, vividness: float | None = None

@@ -255,9 +255,15 @@ def read_image(
             when only a small copy is needed (e.g. the model input). Ignored for other formats.
         display_name: how warnings name the file (e.g. an upload's own name rather than the
             server's temporary path); default the path.
+        notes: if given, warnings are appended here as one-line strings instead of being issued
+            with ``warnings.warn`` (worker threads cannot safely catch warnings: the filters are
+            process-wide).
+        keep_gray: return an 8-bit gray file (PIL mode ``L`` without transparency) as (H, W)
+            uint8 instead of expanding it to three equal channels (for callers that only need L*).
 
     Returns:
-        ``(H, W, 3)`` uint8 RGB, values 0..255, with EXIF orientation applied (all 8 values).
+        ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` gray, see ``keep_gray``), values 0..255, with EXIF
+        orientation applied (all 8 values).
         Alpha is composited on white; 16-bit data is scaled (not clipped) to 8 bits; float data
         in 0..1 is scaled to 0..255; CMYK is converted through its ICC profile when present.
         Animated GIF/WebP: the first frame, with a ``UserWarning`` naming the file.
@@ -300,14 +306,21 @@ def read_image(
                     orientation = _orientation(img, header_only=False)
                 if orientation in _TRANSPOSE:
                     img = img.transpose(_TRANSPOSE[orientation])
-                rgb = _to_rgb_array(img)
+                if keep_gray and img.mode == "L" and img.info.get("transparency") is None:
+                    rgb = np.asarray(img)
+                else:
+                    rgb = _to_rgb_array(img)
     except ImageReadError:
         raise
     except Exception as exc:
         raise ImageReadError(path, _reason(exc, stage)) from exc
     if animated:
         shown = display_name if display_name is not None else _display(path)
-        warnings.warn(f"{shown}: animated or multi-page image, using the first frame only", stacklevel=2)
+        note = f"{shown}: animated or multi-page image, using the first frame only"
+        if notes is not None:
+            notes.append(note)
+        else:
+            warnings.warn(note, stacklevel=2)
     # np.asarray on a PIL image can be read-only; callers expect to own a writable array.
     return rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.array(rgb, order="C")
 
