@@ -224,3 +224,21 @@ def test_load_state_dict_into_an_architecture(tmp_path):
 def test_load_refuses_an_onnx_file_with_the_torch_backend(tmp_path):
     with pytest.raises(ValueError, match="ONNX file was given with the torch backend"):
         Colorizer.load("unet", backend="torch", onnx=tmp_path / "m.onnx")
+
+
+def test_gray_input_is_never_expanded_and_gives_the_same_result(tmp_path, unet):
+    """A gray file or array stays one channel, and its L* (so the output) is bit-identical to that
+    of its three-channel expansion."""
+    from tinct.io import read_image
+
+    gray = gray_photo(37, 53)[:, :, 0]
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    kept = read_image(tmp_path / "g.png", keep_gray=True)
+    assert kept.shape == (37, 53) and np.array_equal(kept, gray)
+    assert read_image(tmp_path / "g.png").shape == (37, 53, 3)
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    assert np.array_equal(image_lightness(gray), image_lightness(rgb))
+    expected = unet.colorize(rgb)
+    assert np.array_equal(unet.colorize(gray), expected)
+    assert np.array_equal(unet.colorize(tmp_path / "g.png"), expected)
+    assert np.array_equal(unet.colorize(Image.fromarray(gray)), expected)
