@@ -118,10 +118,10 @@ def load_colorizer(spec: str | None, backend: str = "torch", onnx_path: str | No
     from tinct.models import create_model
 
     if spec is not None:
-        c = Colorizer.from_pretrained(spec, device="cpu", backend=backend, onnx_path=onnx_path)
+        c = Colorizer.load(spec, device="cpu", backend=backend, onnx=onnx_path)
         return c, f"`{spec}`"
     try:
-        c = Colorizer.from_pretrained(device="cpu", backend=backend, onnx_path=onnx_path)
+        c = Colorizer.load(device="cpu", backend=backend, onnx=onnx_path)
         return c, "bundled `default.safetensors`"
     except FileNotFoundError:
         torch.manual_seed(0)
@@ -150,7 +150,7 @@ def reference_pipeline(colorizer, src: Path, dst: Path) -> None:
     rgb = read_image(src)
     lab = rgb2lab(rgb)  # float64, whole image
     L = lab[:, :, 0]
-    h, w = colorizer.working_size(*L.shape)
+    h, w = colorizer.working_shape(*L.shape)
     small = resize(L, (h, w))  # anti-aliased (Gaussian) downscale
     ab = colorizer.predict_ab(small.astype(np.float32)).numpy()  # (2, h', w')
     ab_full = resize(ab.transpose(1, 2, 0).astype(np.float64), L.shape)  # bilinear upscale
@@ -255,7 +255,7 @@ def bench_model(colorizers: dict[str, Any], reps: int) -> tuple[list[list[str]],
     if threads > 1:  # OpenMP's barriers suffer most when other processes share the cores
         runs.insert(1, ("tinct (torch), 1 thread", colorizers["tinct (torch)"], 1))
     for name, c, n in runs:
-        h, w = c.working_size(*SIZES_MP[12][::-1])
+        h, w = c.working_shape(*SIZES_MP[12][::-1])
         L = np.random.default_rng(0).uniform(0, 100, (h, w)).astype(np.float32)
         torch.set_num_threads(n)
         try:

@@ -57,8 +57,8 @@ def main() -> None:
         make_photo(src)
         rows = []
         for name in ("default", "seed"):
-            colorizer = Colorizer.from_pretrained(name, device="cpu")
-            h, w = colorizer.working_size(3000, 4000)
+            colorizer = Colorizer.load(name, backend="torch", device="cpu")
+            h, w = colorizer.working_shape(3000, 4000)
             seconds = time_colorize(colorizer, src, Path(tmp) / f"out-{name}.jpg", args.reps)
             rows.append((name, f"{w}x{h}", seconds))
     print(f"12 MP (4000x3000) JPEG in -> JPEG out, torch threads {args.threads}, median of {args.reps}")

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = Colorizer.from_pretrained(args.weights)
+    base = Colorizer.load(args.weights, backend="torch")
     colorizers = {}
     for size in args.size:
         for v in args.vividness:

@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    colorizers = [Colorizer.from_pretrained(m) for m in args.models]
+    colorizers = [Colorizer.load(m, backend="torch") for m in args.models]
     photos = []
     for path in list_images(args.data):
         rgb = read_image(path)

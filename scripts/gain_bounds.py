@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    colorizer = Colorizer.from_pretrained(args.model)
+    colorizer = Colorizer.load(args.model, backend="torch")
     rows = [photo_table(colorizer, path) for path in list_images(args.data)]
     psnr, cf = np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
     truth_cf = np.mean([r[2] for r in rows])

@@ -28,7 +28,7 @@ def _lab(rgb: np.ndarray) -> torch.Tensor:
 
 def main() -> None:
     torch.set_num_threads(1)
-    c = Colorizer.from_pretrained(sys.argv[1] if len(sys.argv) > 1 else "default", device="cpu")
+    c = Colorizer.load(sys.argv[1] if len(sys.argv) > 1 else "default", backend="torch", device="cpu")
     y, x = np.mgrid[0:384, 0:512]
     gray = (110 + 40 * np.sin(x / 9.0) * np.sin(y / 7.0)).astype(np.uint8)
     gray[60:220, 40:200] = 119

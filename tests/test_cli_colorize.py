@@ -98,8 +98,19 @@ def test_bad_model_is_a_usage_error(tmp_path, capsys):
     assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--vividness", "2"]) == 2
 
 
+def test_onnx_file_with_the_torch_backend_is_a_usage_error(tmp_path, weights, capsys):
+    photo(8, 8).save(tmp_path / "a.png")
+    args = ["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", str(weights)]
+
+    code = main([*args, "--backend", "torch", "--onnx", str(tmp_path / "m.onnx")])
+
+    errors = nonblank(capsys.readouterr().err)
+    assert code == 2 and len(errors) == 1 and "ONNX file was given with the torch backend" in errors[0], errors
+    assert not (tmp_path / "o").exists()
+
+
 def test_colorize_paths_api(tmp_path, weights):
-    colorizer = Colorizer.from_pretrained(weights, device="cpu", size=32)
+    colorizer = Colorizer.load(weights, backend="torch", device="cpu", size=32)
     photo(16, 16).save(tmp_path / "x.png")
     photo(16, 16).save(tmp_path / "x.jpg")  # same stem: with fmt="png" both would be x.png
 

@@ -30,3 +30,37 @@ def test_models_lists_architectures(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "seed" in out and "unet" in out and "bundled weights" in out
+
+
+def test_train_options_are_the_fields_of_train_config(monkeypatch, tmp_path):
+    """Every TrainConfig field (but the TOML-only model_args) is a `tinct train` option, and what
+    the command line says reaches fit() unchanged, over a --config file's value."""
+    import argparse
+    import dataclasses
+
+    import tinct.train
+    from tinct.cli import build_parser
+    from tinct.train import TrainConfig
+
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    train = subcommands.choices["train"]
+    flags = {s for action in train._actions for s in action.option_strings}
+    fields = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("data", "model_args")]
+    assert {"--" + name.replace("_", "-") for name in fields} <= flags
+
+    seen = []
+    monkeypatch.setattr(tinct.train, "fit", lambda cfg: seen.append(cfg) or type("R", (), {"out": "x"})())
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('epochs = 7\nschedule = "cosine"\nlr = 0.5\n')
+    argv = ["train", "photos", "--config", str(recipe), "--lr", "0.25", "--degrade", "0.3", "--resume"]
+    assert main([*argv, "--extra-data", "a", "--extra-data", "b", "--head", "classification"]) == 0
+    cfg = seen[0]
+    assert (cfg.data, cfg.epochs, cfg.schedule, cfg.lr, cfg.degrade, cfg.resume) == (
+        "photos",
+        7,
+        "cosine",
+        0.25,
+        0.3,
+        True,
+    )
+    assert cfg.extra_data == ["a", "b"] and cfg.model_args == {"head": "classification"} and cfg.compile is False

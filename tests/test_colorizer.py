@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -106,12 +108,12 @@ def test_gray_baseline_from_combine():
     assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
 
 
-def test_working_size(unet, seed):
-    assert unet.working_size(3000, 4000) == (192, 256)
-    assert unet.working_size(257, 123) == (256, 128)
-    assert unet.working_size(5, 1000) == (32, 256)
-    assert Colorizer(unet.model, size=300).working_size(300, 300) == (288, 288)
-    assert seed.working_size(257, 123) == (128, 128)
+def test_working_shape(unet, seed):
+    assert unet.working_shape(3000, 4000) == (192, 256)
+    assert unet.working_shape(257, 123) == (256, 128)
+    assert unet.working_shape(5, 1000) == (32, 256)
+    assert Colorizer(unet.model, size=300).working_shape(300, 300) == (288, 288)
+    assert seed.working_shape(257, 123) == (128, 128)
 
 
 def test_gray_2d_array_and_vividness(unet):
@@ -156,25 +158,87 @@ def test_hint_tensor_layout():
         parse_color((256, 0, 0))
 
 
-def test_from_pretrained_lookup(tmp_path, monkeypatch):
+def test_load_lookup(tmp_path, monkeypatch):
     monkeypatch.setattr(colorizer_module, "BUNDLED_WEIGHTS_DIR", tmp_path / "weights")
     with pytest.raises(FileNotFoundError, match="default.safetensors"):
-        Colorizer.from_pretrained()
+        Colorizer.load()
     with pytest.raises(FileNotFoundError, match="no weights are bundled for architecture 'seed'"):
-        Colorizer.from_pretrained("seed")
+        Colorizer.load("seed")
     with pytest.raises(ValueError, match="unknown model 'nope'"):
-        Colorizer.from_pretrained("nope")
+        Colorizer.load("nope")
     with pytest.raises(FileNotFoundError, match="no such weights file"):
-        Colorizer.from_pretrained(tmp_path / "missing.safetensors")
+        Colorizer.load(tmp_path / "missing.safetensors")
 
     model = create_model("seed")
     save_model(tmp_path / "weights" / "seed.safetensors", model)
-    bundled = Colorizer.from_pretrained("seed", device="cpu")
+    bundled = Colorizer.load("seed", backend="torch", device="cpu")
     assert bundled.source == tmp_path / "weights" / "seed.safetensors"
     assert bundled.metadata["model"] == "seed"
-    by_path = Colorizer.from_pretrained(str(tmp_path / "weights" / "seed.safetensors"), size=64)
-    assert by_path.working_size(10, 20) == (128, 128)  # fixed-size model ignores size
+    by_path = Colorizer.load(str(tmp_path / "weights" / "seed.safetensors"), backend="torch", size=64)
+    assert by_path.working_shape(10, 20) == (128, 128)  # fixed-size model ignores size
     for a, b in zip(by_path.model.state_dict().values(), model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     infos = colorizer_module.bundled_weights()
     assert [(w.name, w.model, w.head) for w in infos] == [("seed", "seed", "regression")]
+
+
+def test_bare_reserved_names_are_never_files_in_the_working_directory(tmp_path, monkeypatch):
+    """A stray file called `default` or `seed` in the working directory must not be taken for
+    weights: bare reserved names mean bundled weights, and `./default` means the file."""
+    weights = tmp_path / "weights"
+    save_model(weights / "default.safetensors", create_model("seed"))
+    monkeypatch.setattr(colorizer_module, "BUNDLED_WEIGHTS_DIR", weights)
+    monkeypatch.chdir(tmp_path)
+    for name in ("default", "seed", "unet"):
+        (tmp_path / name).write_bytes(b"not weights")
+    (tmp_path / "mine").write_bytes(b"x")
+
+    assert colorizer_module.resolve_weights("default") == weights / "default.safetensors"
+    with pytest.raises(FileNotFoundError, match="no weights are bundled for architecture 'seed'"):
+        colorizer_module.resolve_weights("seed")
+    assert colorizer_module.resolve_weights("./default") == Path("default")
+    assert colorizer_module.resolve_weights("mine") == Path("mine")  # not reserved: a file
+    with pytest.raises(FileNotFoundError, match="no such weights file"):
+        colorizer_module.resolve_weights("gone.safetensors")
+
+
+def test_load_state_dict_into_an_architecture(tmp_path):
+    torch.manual_seed(3)
+    state = create_model("unet").state_dict()
+    key = next(k for k, v in state.items() if k.endswith("weight") and v.is_floating_point())
+    state[key] = torch.randn_like(state[key])  # differs from a fresh model: the file must be what is loaded
+    torch.save(state, tmp_path / "u.pth")
+
+    loaded = Colorizer.load("unet", weights=tmp_path / "u.pth", backend="torch", device="cpu")
+
+    assert loaded.source == tmp_path / "u.pth" and loaded.backend.name == "torch"
+    assert torch.equal(loaded.model.state_dict()[key], state[key])
+    with pytest.raises(ValueError, match="needs the model to name an architecture"):
+        Colorizer.load("default", weights=tmp_path / "u.pth")
+    del state[key]
+    torch.save(state, tmp_path / "short.pth")
+    with pytest.raises(Exception, match=f"short.pth: weights do not match UNetColorizer: 1 missing key: {key}"):
+        Colorizer.load("unet", weights=tmp_path / "short.pth", backend="torch")
+
+
+def test_load_refuses_an_onnx_file_with_the_torch_backend(tmp_path):
+    with pytest.raises(ValueError, match="ONNX file was given with the torch backend"):
+        Colorizer.load("unet", backend="torch", onnx=tmp_path / "m.onnx")
+
+
+def test_gray_input_is_never_expanded_and_gives_the_same_result(tmp_path, unet):
+    """A gray file or array stays one channel, and its L* (so the output) is bit-identical to that
+    of its three-channel expansion."""
+    from tinct.io import read_image
+
+    gray = gray_photo(37, 53)[:, :, 0]
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    kept = read_image(tmp_path / "g.png", keep_gray=True)
+    assert kept.shape == (37, 53) and np.array_equal(kept, gray)
+    assert read_image(tmp_path / "g.png").shape == (37, 53, 3)
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    assert np.array_equal(image_lightness(gray), image_lightness(rgb))
+    expected = unet.colorize(rgb)
+    assert np.array_equal(unet.colorize(gray), expected)
+    assert np.array_equal(unet.colorize(tmp_path / "g.png"), expected)
+    assert np.array_equal(unet.colorize(Image.fromarray(gray)), expected)

@@ -87,8 +87,8 @@ def test_regression_baked_vividness_matches_torch_at_two_sizes(regression_model)
 
 def test_onnxruntime_backend_colorizes_like_torch(hint_model):
     weights, onnx_path = hint_model
-    by_torch = Colorizer.from_pretrained(weights, device="cpu", size=64)
-    by_ort = Colorizer.from_pretrained(weights, device="cpu", size=64, backend="onnxruntime", onnx_path=onnx_path)
+    by_torch = Colorizer.load(weights, backend="torch", device="cpu", size=64)
+    by_ort = Colorizer.load(weights, device="cpu", size=64, backend="onnxruntime", onnx=onnx_path)
     assert by_ort.backend.name == "onnxruntime" and "onnxruntime" in repr(by_ort)
     y, x = np.mgrid[0:70, 0:90]
     image = np.repeat(((x * 3 + y) % 256).astype(np.uint8)[..., None], 3, axis=2)

@@ -20,7 +20,7 @@ def colorizer():
     except FileNotFoundError:
         pytest.skip("no bundled default weights")
     torch.set_num_threads(1)
-    c = Colorizer.from_pretrained("default", device="cpu")
+    c = Colorizer.load("default", backend="torch", device="cpu")
     if not c.accepts_hints:
         pytest.skip("the bundled default model takes no hints")
     return c

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from tinct.cli import main
-from tinct.inference import Colorizer
+from tinct.inference import Colorizer, colorize_paths
 from tinct.models import create_model
 from tinct.models.loading import load_model, save_model
 
@@ -41,7 +41,8 @@ def plain_weights(tmp_path_factory) -> Path:
 
 
 def run(weights: Path, *args: str) -> int:
-    return main(["colorize", *args, "--model", str(weights), "--size", "64", "--device", "cpu"])
+    # --backend torch: the results are compared with the torch Colorizer's below.
+    return main(["colorize", *args, "--model", str(weights), "--size", "64", "--device", "cpu", "--backend", "torch"])
 
 
 def lines(text: str) -> list[str]:
@@ -127,3 +128,20 @@ def test_hints_need_a_model_that_takes_them(tmp_path, plain_weights, capsys):
 
     err = lines(capsys.readouterr().err)
     assert code == 2 and len(err) == 1 and "takes no hints" in err[0]
+
+
+def test_colorize_paths_gives_every_image_the_hints_and_vividness(tmp_path, weights, plain_weights):
+    Image.fromarray(synthetic_photo(0, 48, 36)).save(tmp_path / "a.png")
+    colorizer = Colorizer(load_model(weights)[0], size=64)
+    photo = np.asarray(Image.open(tmp_path / "a.png"))
+
+    report = colorize_paths([tmp_path / "a.png"], tmp_path / "out", colorizer, hints=HINTS, vividness=0.9)
+
+    result = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    assert report.done == 1
+    assert np.array_equal(result, colorizer.colorize(photo, hints=HINTS, vividness=0.9))
+    assert not np.array_equal(result, colorizer.colorize(photo, hints=HINTS))  # the vividness was used
+    plain = Colorizer(load_model(plain_weights)[0], size=64)
+    with pytest.raises(ValueError, match="takes no hints"):
+        colorize_paths([tmp_path / "a.png"], tmp_path / "plain", plain, hints=HINTS)
+    assert not (tmp_path / "plain").exists()

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tinct.io import (
-    DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
+    READ_MAX_PIXELS,
     ImageReadError,
     ImageWriteError,
     atomic_open,
@@ -235,7 +235,7 @@ def test_pixel_bomb_refused_before_decoding(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header_only(20000, 20000))
     start = time.perf_counter()
-    assert _reason_of(path) == f"400000000 pixels exceeds the limit of {DEFAULT_MAX_PIXELS}"
+    assert _reason_of(path) == f"400000000 pixels exceeds the limit of {READ_MAX_PIXELS}"
     with pytest.raises(ImageReadError, match="exceeds the limit"):
         open_image_size(path)
     assert time.perf_counter() - start < 2.0  # header only: decoding would take far longer

@@ -185,5 +185,5 @@ def test_working_size_from_config_is_validated_and_used():
         create_model("unet", working_size=10**6)
     model = small("unet", working_size=352)
     assert model.preferred_size == 352
-    assert Colorizer(model, device="cpu").working_size(600, 800) == (256, 352)
-    assert Colorizer(model, size=256, device="cpu").working_size(600, 800) == (192, 256)
+    assert Colorizer(model, device="cpu").working_shape(600, 800) == (256, 352)
+    assert Colorizer(model, size=256, device="cpu").working_shape(600, 800) == (192, 256)

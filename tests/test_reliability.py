@@ -204,7 +204,7 @@ def test_corpus_through_http_api(corpus, weights):
     from tinct.serve import ServeSettings
 
     folder, expected = corpus
-    colorizer = Colorizer.from_pretrained(weights, device="cpu", size=64)
+    colorizer = Colorizer.load(weights, backend="torch", device="cpu", size=64)
     settings = ServeSettings(workers=1, queue=4, timeout=60)
     with TestClient(app_module.create_app(colorizer, settings)) as client:
         for name, expect in expected.items():

@@ -468,6 +468,22 @@ def test_cli_serve_help_and_dispatch(monkeypatch):
     assert args.func(args) == 0
     assert seen["port"] == 9000 and seen["host"] == "127.0.0.1" and seen["workers"] == 1
     assert seen["max_upload_mb"] == 5 and seen["timeout"] == 7
+    # The same backend choice as `tinct colorize`, with the same default.
+    colorize = parser.parse_args(["colorize", "in.png", "-o", "out"])
+    assert seen["backend"] == colorize.backend == ServeSettings().backend == "auto" and seen["onnx"] is None
+    args = parser.parse_args(["serve", "--backend", "onnxruntime", "--onnx", "m.onnx"])
+    assert args.func(args) == 0 and (seen["backend"], seen["onnx"]) == ("onnxruntime", "m.onnx")
+
+
+def test_served_model_is_loaded_with_the_chosen_backend(tmp_path):
+    from tinct.models.loading import save_model
+
+    path = tmp_path / "tiny.safetensors"
+    save_model(path, create_model("unet", **TINY, hints=True))
+    app = create_app(settings=ServeSettings(model=str(path), backend="torch", size=64, workers=1))
+    assert app.state.colorizer.backend.name == "torch" and app.state.colorizer.source == path
+    with pytest.raises(ValueError, match="ONNX file was given with the torch backend"):
+        create_app(settings=ServeSettings(model=str(path), backend="torch", onnx=str(tmp_path / "m.onnx")))
 
 
 def test_animated_upload_is_colorized_with_a_warning_naming_it(client):

@@ -141,7 +141,7 @@ class RecordingColorizer(Colorizer):
 def test_colorizer() -> RecordingColorizer:
     spec = os.environ.get("TINCT_SERVE_TEST_MODEL")
     if spec:
-        loaded = Colorizer.from_pretrained(spec, device="cpu")
+        loaded = Colorizer.load(spec, backend="torch", device="cpu")
         return RecordingColorizer(loaded.model, loaded.size, loaded.source)
     torch.manual_seed(0)
     model = create_model("unet", decoder_channels=(8, 8, 8, 8), head="classification", output_stride=4, hints=True)
@@ -398,7 +398,7 @@ TRAINED = os.environ.get("TINCT_SERVE_TEST_MODEL") or (str(DEFAULT_WEIGHTS) if D
 
 @pytest.mark.skipif(TRAINED is None, reason=f"no bundled default weights yet ({DEFAULT_WEIGHTS})")
 def test_red_hint_turns_the_region_red_with_the_default_model(browser, photos):
-    colorizer = Colorizer.from_pretrained(TRAINED, device="cpu")
+    colorizer = Colorizer.load(TRAINED, backend="torch", device="cpu")
     if not colorizer.accepts_hints:
         pytest.skip(f"the model {TRAINED} does not accept hints")
     with ServerThread(create_app(colorizer, ServeSettings(workers=1, timeout=120))) as running:

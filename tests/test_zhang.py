@@ -124,7 +124,7 @@ def test_sizes_and_forward_shapes(models):
     eccv, sig = models["eccv16"], models["siggraph17"]
     assert (eccv.fixed_size, sig.fixed_size) == (256, 256)
     assert (eccv.output_stride, sig.output_stride) == (4, 1)
-    assert Colorizer(eccv).working_size(300, 500) == (256, 256)  # squashed, as their demo does
+    assert Colorizer(eccv).working_shape(300, 500) == (256, 256)  # squashed, as their demo does
     L = torch.rand(1, 1, 64, 48) * 100  # fully convolutional: any multiple of 8
     with torch.no_grad():
         assert eccv(L).shape == (1, 313, 16, 12)
@@ -222,7 +222,7 @@ def test_colorize_with_published_style_pth(tmp_path, monkeypatch, capsys, models
 
     code = main(
         ["colorize", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--model", "eccv16",
-         "--weights", str(tmp_path / "eccv16.pth"), "--device", "cpu"]
+         "--weights", str(tmp_path / "eccv16.pth"), "--device", "cpu", "--backend", "torch"]
     )  # fmt: skip
 
     assert code == 0, capsys.readouterr().err
@@ -242,7 +242,8 @@ def test_colorize_siggraph17_pth_with_hints(tmp_path, monkeypatch, capsys, model
 
     code = main(
         ["colorize", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--model", "siggraph17",
-         "--weights", str(tmp_path / "sig.pth"), "--device", "cpu", "--hint", "5,6,#ff0000"]
+         "--weights", str(tmp_path / "sig.pth"), "--device", "cpu", "--hint", "5,6,#ff0000",
+         "--backend", "torch"]
     )  # fmt: skip
 
     assert code == 0, capsys.readouterr().err
@@ -258,7 +259,7 @@ def test_weights_errors_are_one_line(tmp_path, capsys):
         (["--model", "eccv16", "--weights", str(tmp_path / "bad.pth")], "shape mismatch"),
         (["--model", "eccv16", "--weights", str(tmp_path / "odd.pth")], "not a state dict"),
         (["--model", "eccv16", "--weights", str(tmp_path / "none.pth")], "no such file"),
-        (["--weights", str(tmp_path / "bad.pth")], "needs --model to name an architecture"),
+        (["--weights", str(tmp_path / "bad.pth")], "needs the model to name an architecture"),
     ]
     for extra, message in cases:
         assert main(args + extra) == 2

@@ -25,72 +25,50 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    import dataclasses
+    import types
+    import typing
+
+    from tinct.train import TrainConfig
+
     p = sub.add_parser(
         "train",
         help="train a colorization model on a folder of color photos",
-        formatter_class=_Formatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train on DATA (a folder, walked recursively). Options override --config.",
     )
     p.add_argument("data", nargs="?", help="folder of color training photos")
     p.add_argument("--config", help="TOML recipe (fields of tinct.train.TrainConfig), e.g. configs/default.toml")
-    p.add_argument("--file-list", help="text file with one training image path per line (instead of DATA)")
-    p.add_argument(
-        "--extra-data", action="append", metavar="DIR", help="another folder of training photos (repeatable)"
-    )
-    p.add_argument("--model", help="architecture (see `tinct models`); default unet")
     p.add_argument("--head", choices=("regression", "classification"), help="output head of the model")
-    p.add_argument("--size", type=int, help="training crop side in pixels (default: the model's)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="global batch size")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--optimizer", choices=("adamw", "sgd"), help="optimizer (default adamw)")
-    p.add_argument("--loss", help="loss: l1 | l2 | ssim | psnr (per-crop −PSNR) | weighted, e.g. l1=0.5,ssim=0.5 | ce")
-    p.add_argument("--val", help="validation folder")
-    p.add_argument("--val-fraction", type=float, help="hold out this fraction of DATA for validation")
-    p.add_argument("--out", help="run folder (default runs/default)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, help="data-loader worker processes")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--hint-lr-scale", type=float, help="learning-rate multiplier for the hint input layers")
-    p.add_argument("--init-from", help="start from these .safetensors weights (fine-tuning)")
-    p.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches per optimizer step")
-    p.add_argument("--ema", type=float, help="keep an exponential moving average of weights with this decay")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="mixed precision on CUDA")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model for training")
+    # One option per TrainConfig field, so the CLI cannot drift from the recipe. Every default is
+    # None ("not given"): a --config value then stands unless the option is given.
+    types_ = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("data", "model_args"):
+            continue
+        kind = types_[field.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None -> X
+            kind = next(t for t in typing.get_args(kind) if t is not type(None))
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        extra = {k: v for k, v in field.metadata.items() if k != "help"}
+        shown = "" if default in (None, [], False) else f" (default: {default})"
+        text = field.metadata["help"].replace("%", "%%") + shown
+        flag = "--" + field.name.replace("_", "-")
+        if kind is bool:
+            p.add_argument(flag, action="store_true", default=None, help=text)
+        elif typing.get_origin(kind) is list:
+            p.add_argument(flag, action="append", type=typing.get_args(kind)[0], help=text, **extra)
+        else:
+            p.add_argument(flag, type=kind, help=text, **extra)
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from tinct.train import TrainConfig, fit, load_config
 
-    overrides = {
-        "data": args.data,
-        "file_list": args.file_list,
-        "extra_data": args.extra_data,
-        "model": args.model,
-        "size": args.size,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "optimizer": args.optimizer,
-        "loss": args.loss,
-        "val": args.val,
-        "val_fraction": args.val_fraction,
-        "out": args.out,
-        "resume": args.resume or None,
-        "device": args.device,
-        "seed": args.seed,
-        "workers": args.workers,
-        "threads": args.threads,
-        "init_from": args.init_from,
-        "hint_lr_scale": args.hint_lr_scale,
-        "ema": args.ema,
-        "amp": args.amp,
-        "compile": args.compile or None,
-        "grad_accum": args.grad_accum,
-    }
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.config:
         cfg = load_config(args.config, **overrides)
     else:
@@ -113,115 +91,31 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def _load_colorizer(spec: str, args: argparse.Namespace, weights: str | None = None):
+def _load_colorizer(args: argparse.Namespace, model: str, weights: str | None = None, backend: str = "torch"):
     from tinct.inference import Colorizer
-    from tinct.io.weights import WeightsError
 
-    try:
-        if weights is not None:
-            return _colorizer_from_state_dict(spec, weights, args)
-        return Colorizer.from_pretrained(spec, device=args.device, size=args.size, vividness=args.vividness)
-    except WeightsError as err:
-        raise ValueError(str(err)) from None  # main() reports it and exits with status 2
-
-
-def _colorizer_from_state_dict(arch: str, weights: str, args: argparse.Namespace):
-    """`--model ARCH --weights FILE`: a fresh ARCH with FILE's state dict (e.g. the authors' .pth
-    for eccv16 / siggraph17), loaded with torch.load(weights_only=True) and checked key by key."""
-    from collections.abc import Mapping
-    from pathlib import Path
-
-    import torch
-
-    from tinct.inference import Colorizer
-    from tinct.io.weights import WeightsError, load_state_dict_checked, load_torch_checkpoint, load_weights
-    from tinct.models import create_model, list_models
-
-    if arch not in list_models():
-        raise ValueError(f"--weights needs --model to name an architecture ({', '.join(list_models())}), got {arch!r}")
-    path = Path(weights)
-    state = load_weights(path)[0] if path.suffix == ".safetensors" else load_torch_checkpoint(path)
-    if isinstance(state, Mapping) and not all(isinstance(v, torch.Tensor) for v in state.values()):
-        state = next((state[k] for k in ("state_dict", "model") if isinstance(state.get(k), Mapping)), state)
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path}: not a state dict (a mapping of parameter names to tensors)")
-    model = create_model(arch)
-    state = dict(state)
-    for key, value in model.state_dict().items():
-        if key.endswith(".num_batches_tracked"):  # BatchNorm counters: absent from older files, unused here
-            state.setdefault(key, value)
-    load_state_dict_checked(model, state, strict=True, source=path)
-    colorizer = Colorizer(model, size=args.size, device=args.device, vividness=args.vividness)
-    colorizer.source = path
-    return colorizer
-
-
-def _hint_point(x, y, color) -> tuple:
-    import math
-
-    from tinct.inference.hints import parse_color
-
-    try:
-        if isinstance(x, bool) or isinstance(y, bool):
-            raise TypeError
-        px, py = float(x), float(y)
-    except (TypeError, ValueError):
-        raise ValueError(f"x and y must be numbers, got {x!r}, {y!r}") from None
-    if not (math.isfinite(px) and math.isfinite(py) and px >= 0 and py >= 0):
-        raise ValueError(f"x and y must be pixel positions >= 0 (from the top-left corner), got {x!r}, {y!r}")
-    return px, py, parse_color(color)
+    return Colorizer.load(
+        model, weights=weights, backend=backend, onnx=getattr(args, "onnx", None), device=args.device, size=args.size
+    )
 
 
 def _read_hints(args: argparse.Namespace) -> list[tuple]:
-    """The --hints JSON file's hints, then each --hint X,Y,#RRGGBB; malformed values fail here,
-    before any model is loaded. Whether a hint lies inside an image is checked per image."""
-    import json
+    """The --hints file's hints, then each --hint's: malformed ones fail here, before any model
+    is loaded. Whether a hint lies inside an image is checked per image."""
+    from tinct.inference.hint_specs import parse_hint_spec, read_hint_file
 
     hints = []
     if args.hints_file is not None:
-        where = f"--hints {args.hints_file}"
         try:
-            with open(args.hints_file, encoding="utf-8") as f:
-                items = json.load(f)
-        except OSError as err:
-            raise ValueError(f"{where}: cannot read it ({err.strerror or err})") from None
+            hints += read_hint_file(args.hints_file)
         except ValueError as err:
-            raise ValueError(f"{where}: not valid JSON ({err})") from None
-        if not isinstance(items, list):
-            raise ValueError(f'{where}: expected a JSON list of {{"x", "y", "color"}} objects')
-        for i, item in enumerate(items):
-            try:
-                if not isinstance(item, dict):
-                    raise ValueError('expected an object {"x": .., "y": .., "color": "#rrggbb"}')
-                missing = [k for k in ("x", "y", "color") if k not in item]
-                if missing:
-                    raise ValueError(f"missing key(s) {', '.join(missing)}")
-                hints.append(_hint_point(item["x"], item["y"], item["color"]))
-            except ValueError as err:
-                raise ValueError(f"{where}: hint {i}: {err}") from None
+            raise ValueError(f"--hints {err}") from None
     for spec in args.hint_specs:
-        parts = spec.split(",")
         try:
-            if len(parts) != 3:
-                raise ValueError("expected X,Y,#RRGGBB (pixel column, pixel row, hex color)")
-            hints.append(_hint_point(parts[0].strip(), parts[1].strip(), parts[2]))
+            hints.append(parse_hint_spec(spec))
         except ValueError as err:
             raise ValueError(f"--hint {spec!r}: {err}") from None
     return hints
-
-
-class _HintedColorizer:
-    """A Colorizer that gives every image the same hints (batch colorization with --hint)."""
-
-    def __init__(self, colorizer, hints: list[tuple]) -> None:
-        self._colorizer = colorizer
-        self._hints = hints
-
-    def colorize(self, image, hints=None, vividness=None):
-        return self._colorizer.colorize(image, hints=self._hints if hints is None else hints, vividness=vividness)
-
-    def __getattr__(self, name: str):
-        return getattr(self._colorizer, name)
 
 
 def _check_common(args: argparse.Namespace) -> None:
@@ -234,7 +128,10 @@ def _check_common(args: argparse.Namespace) -> None:
 
 
 _FORMATS = ("png", "jpg", "webp", "tiff")
-_MODEL_HELP = "weights: a .safetensors file, the name of bundled weights (see `tinct models`), or 'default'"
+_MODEL_HELP = (
+    "weights: a .safetensors file, the name of bundled weights (see `tinct models`), or 'default' "
+    "(a bare name is a bundled one; write ./NAME for a file so named)"
+)
 
 
 def _add_colorize(sub: argparse._SubParsersAction) -> None:
@@ -343,17 +240,19 @@ def _run_colorize(args: argparse.Namespace) -> int:
         if torch.cuda.is_available():  # one GPU per process, as torchrun's LOCAL_RANK says
             args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
     hints = _read_hints(args)
-    colorizer = _load_colorizer(args.model, args, weights=args.weights)
-    if args.backend != "torch" or args.onnx:
-        colorizer.use_backend("auto" if args.onnx and args.backend == "torch" else args.backend, args.onnx)
-    if hints:
-        if not colorizer.accepts_hints:
-            raise ValueError(f"--hint/--hints: model {args.model!r} takes no hints")
-        colorizer = _HintedColorizer(colorizer, hints)
+    colorizer = _load_colorizer(args, args.model, weights=args.weights, backend=args.backend)
     log = rank_log_path(args.log, args.out, shard)
     with _sigterm_interrupts():
         report = colorize_paths(
-            args.inputs, args.out, colorizer, fmt=args.fmt, overwrite=args.overwrite, shard=shard, log=log
+            args.inputs,
+            args.out,
+            colorizer,
+            fmt=args.fmt,
+            overwrite=args.overwrite,
+            shard=shard,
+            log=log,
+            hints=hints,
+            vividness=args.vividness,
         )
         if not shard.enabled:
             print(report.summary())
@@ -486,7 +385,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     weights = _weights_per_model(args.models, args.weights)
     colorizers = {}
     for label, spec, file in zip(_display_names(args.models), args.models, weights, strict=True):
-        colorizers[label] = _load_colorizer(spec, args, weights=file)
+        # torch, not "auto": the scores describe the model itself, and need no ONNX export per model.
+        colorizers[label] = _load_colorizer(args, spec, weights=file)
     results = evaluate_models(
         paths, colorizers, names=names, vividness=args.vividness, hint_counts=hint_counts, hint_seed=args.hint_seed
     )
@@ -548,15 +448,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from tinct.export.onnx import export_onnx
     from tinct.inference import Colorizer
-    from tinct.io.weights import WeightsError
     from tinct.models.base import check_vividness
 
     if args.vividness is not None:
         check_vividness(args.vividness)
-    try:
-        colorizer = Colorizer.from_pretrained(args.model, device="cpu")
-    except WeightsError as err:
-        raise ValueError(str(err)) from None
+    colorizer = Colorizer.load(args.model, backend="torch", device="cpu")
     path = export_onnx(colorizer.model, args.out, opset=args.opset, vividness=args.vividness)
     print(f"wrote {path} (opset {args.opset}, verified against torch with onnxruntime)")
     return 0
@@ -568,7 +464,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    from tinct.serve.settings import DEFAULT_MAX_PIXELS
+    from tinct.serve.settings import UPLOAD_MAX_PIXELS
 
     p = sub.add_parser(
         "serve",
@@ -586,11 +482,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="colorizations run at once, in threads (default: 2 on 2+ cores)")
     p.add_argument("--queue", type=int, default=16, help="requests that may wait for a worker before 503 (default: 16)")
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MB (default: 25)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest width*height in pixels")
+    p.add_argument("--max-pixels", type=int, default=UPLOAD_MAX_PIXELS, help="largest width*height in pixels")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per colorization before 504 (default: 60)")
     p.add_argument("--threads", type=int, help="torch threads per colorization (default: cores / workers)")
     p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    _add_backend_options(p)
     p.set_defaults(func=_run_serve)
 
 
@@ -609,6 +506,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         threads=args.threads,
         device=args.device,
         size=args.size,
+        backend=args.backend,
+        onnx=args.onnx,
         log_level="debug" if args.verbose else "info",
     )
     return 0

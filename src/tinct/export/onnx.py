@@ -283,7 +283,7 @@ def verify_onnx(
     sizes: Sequence[tuple[int, int]] | None = None,
     batch: int = 2,
 ) -> float:
-    """Largest |a*b*| difference between ONNX Runtime on ``path`` and ``model.predict_ab`` in torch,
+    """Largest |a*b*| difference between ONNX Runtime on ``path`` and ``model.decode(model(L, hints))`` in torch,
     over random inputs at each (H, W) of ``sizes`` (default: two different valid sizes)."""
     import onnxruntime as ort
 
@@ -301,7 +301,7 @@ def verify_onnx(
         hints = inputs[1] if wrapper.hints else None
         v = vividness if vividness is not None else float(inputs[-1])
         with torch.inference_mode():
-            expected = reference.predict_ab(inputs[0], hints, v)
+            expected = reference.decode(reference(inputs[0], hints), v)
         if got.shape != expected.shape:
             raise RuntimeError(f"{path}: ONNX output shape {tuple(got.shape)} != torch {tuple(expected.shape)}")
         worst = max(worst, float((got - expected).abs().max()))

@@ -3,7 +3,7 @@
 Example::
 
     from tinct.inference import Colorizer
-    colorizer = Colorizer.from_pretrained()                # bundled default weights
+    colorizer = Colorizer.load()                           # bundled default weights
     rgb = colorizer.colorize("photo.jpg", vividness=0.6)   # (H, W, 3) uint8, the file's size
 """
 

@@ -1,8 +1,9 @@
 """Where the model runs: PyTorch, or ONNX Runtime on an exported copy of the same model.
 
-Both backends have one method, ``predict_ab(L_small, hints, vividness)``: an L* image at the
-model's working size in, decoded a*b* (2, h', w') float32 on the CPU out. The Colorizer does all
-full-resolution work itself, so a backend only ever sees the small copy.
+Both backends have one method, ``run(L_small, hints, vividness)``: an L* image at the model's
+working size in, decoded a*b* (2, h', w') float32 on the CPU out (``vividness=None``: the model's
+default). ``Colorizer.predict_ab`` is the public face of it, and does all full-resolution work
+itself, so a backend only ever sees the small copy.
 
 ``create_backend("auto", model)`` picks ONNX Runtime when it is installed and the model is on the
 CPU, else PyTorch. The choice comes from ``make bench`` on a 2-core AMD EPYC VM (benchmarks/
@@ -50,7 +51,7 @@ AUTO_PREFERS_ONNXRUNTIME = True
 class Backend(Protocol):
     name: str
 
-    def predict_ab(
+    def run(
         self, L_small: np.ndarray | torch.Tensor, hints: torch.Tensor | None, vividness: float | None
     ) -> torch.Tensor: ...
 
@@ -63,7 +64,7 @@ class TorchBackend:
     def __init__(self, model: ColorizationModel) -> None:
         self.model = model
 
-    def predict_ab(
+    def run(
         self, L_small: np.ndarray | torch.Tensor, hints: torch.Tensor | None, vividness: float | None
     ) -> torch.Tensor:
         model = self.model
@@ -177,7 +178,7 @@ class OnnxRuntimeBackend:
                 tmp.unlink(missing_ok=True)
         return path
 
-    def predict_ab(
+    def run(
         self, L_small: np.ndarray | torch.Tensor, hints: torch.Tensor | None, vividness: float | None
     ) -> torch.Tensor:
         v = self.model.config.default_vividness if vividness is None else float(vividness)

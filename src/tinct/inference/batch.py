@@ -26,7 +26,7 @@ import sys
 import time
 import unicodedata
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from tinct.io.images import (
     temp_file_target,
     write_image,
 )
+from tinct.models.base import check_vividness
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -374,6 +375,8 @@ def colorize_paths(
     progress: bool = True,
     shard: Shard | None = None,
     log: str | os.PathLike | None = None,
+    hints: Sequence[Any] | None = None,
+    vividness: float | None = None,
 ) -> BatchReport:
     """Colorize files and folders into ``out_dir``.
 
@@ -394,6 +397,9 @@ def colorize_paths(
             ``{"input", "output", "status": "ok" | "skipped" | "failed", "error", "warning",
             "seconds"}`` (``error`` and ``warning`` are one line or null; ``seconds`` is the
             wall time spent on the file). Use :func:`rank_log_path` for one file per rank.
+        hints: color hints given to every image (see ``Colorizer.colorize``; positions in input
+            pixels): an image a hint falls outside of fails, the rest go on.
+        vividness: saturation in [0, 1] for every image; default the colorizer's.
 
     Returns:
         A :class:`BatchReport` of this shard. Every failure is also printed to stderr as one
@@ -401,10 +407,15 @@ def colorize_paths(
         the batch goes on.
 
     Raises:
-        ValueError: unknown ``fmt``.
+        ValueError: unknown ``fmt``, bad ``vividness``, or ``hints`` for a model that takes none.
     """
     if fmt is not None:
         _suffix(Path("x"), fmt)  # fail before doing anything
+    if vividness is not None:
+        check_vividness(vividness)
+    hints = list(hints) if hints else None
+    if hints and not colorizer.accepts_hints:
+        raise ValueError(f"hints were given but the model {colorizer.model.config.name!r} takes no hints")
     shard = shard or Shard()
     out_dir = Path(out_dir)
     report = BatchReport()
@@ -448,7 +459,7 @@ def colorize_paths(
         for src, dst in bar:
             start = time.perf_counter()
             notes: list[str] = []
-            status, error = _colorize_one(src, dst, colorizer, overwrite, input_keys, notes)
+            status, error = _colorize_one(src, dst, colorizer, overwrite, input_keys, notes, hints, vividness)
             for note in notes:
                 tqdm.write(f"warning: {note}", file=sys.stderr)
             if status == "failed":
@@ -466,7 +477,14 @@ def colorize_paths(
 
 
 def _colorize_one(
-    src: Path, dst: Path, colorizer: Colorizer, overwrite: bool, input_keys: set, notes: list[str]
+    src: Path,
+    dst: Path,
+    colorizer: Colorizer,
+    overwrite: bool,
+    input_keys: set,
+    notes: list[str],
+    hints: list[Any] | None,
+    vividness: float | None,
 ) -> tuple[str, str | None]:
     """``("ok" | "skipped" | "failed", one-line error or None)`` for one input."""
     try:
@@ -478,8 +496,8 @@ def _colorize_one(
             if not overwrite:
                 return "skipped", None
         with _warnings_as_lines(notes):
-            image = read_image(src)
-        result = colorizer.colorize(image)
+            image = read_image(src, keep_gray=True)  # only its L* is used
+        result = colorizer.colorize(image, hints=hints, vividness=vividness)
         del image
         write_image(dst, result, protect=[src], overwrite=overwrite)
         return "ok", None

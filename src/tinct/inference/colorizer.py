@@ -17,6 +17,7 @@ and the output is computed by ``tinct.color.lab.lightness_chroma_to_rgb_uint8`` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ from tinct.inference.hints import hints_to_tensor, parse_hints, propagate_hints
 from tinct.io.images import read_image
 from tinct.models import list_models
 from tinct.models.base import ColorizationModel, check_vividness
-from tinct.models.loading import load_model
+from tinct.models.loading import load_model, load_state_dict_file
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +100,24 @@ def bundled_weights() -> list[WeightsInfo]:
     return [_weights_info(p) for p in sorted(BUNDLED_WEIGHTS_DIR.glob("*.safetensors")) if p.is_file()]
 
 
-def _looks_like_path(text: str) -> bool:
-    return text.endswith(".safetensors") or os.sep in text or "/" in text or os.path.exists(text)
+def _is_path(text: str) -> bool:
+    """Whether a ``--model`` value means a file: it has a folder separator or a file suffix
+    (``runs/x/best.safetensors``, ``./default``, ``w.safetensors``), or it names an existing file
+    and is not a reserved name (``default``, a bundled weights name, an architecture). So a file
+    called ``default`` or ``seed`` in the working directory never shadows the bundled weights;
+    write ``./default`` to mean it."""
+    if os.sep in text or "/" in text or (os.altsep and os.altsep in text) or Path(text).suffix:
+        return True
+    reserved = {DEFAULT_NAME, *list_models()} | {p.stem for p in BUNDLED_WEIGHTS_DIR.glob("*.safetensors")}
+    return text not in reserved and os.path.exists(text)
 
 
 def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
     """The weights file meant by a user's ``--model`` value.
 
     * ``None`` or ``"default"`` → the bundled ``weights/default.safetensors``;
-    * a path (ends in ``.safetensors``, contains a folder separator, or exists) → that file;
+    * a path (see :func:`_is_path`: a separator or a suffix, or an existing file that is not a
+      reserved name; any ``os.PathLike``) → that file;
     * a bundled weights name or a registered architecture name → ``weights/<name>.safetensors``.
 
     Raises:
@@ -115,7 +125,7 @@ def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
         ValueError: the name is neither a path, a bundled weights name nor an architecture.
     """
     text = DEFAULT_NAME if name_or_path is None else os.fspath(name_or_path)
-    if isinstance(name_or_path, os.PathLike) or _looks_like_path(text):
+    if isinstance(name_or_path, os.PathLike) or _is_path(text):
         path = Path(text).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such weights file")
@@ -144,22 +154,33 @@ def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
 # Full-resolution color math, block by block
 
 
-def image_lightness(rgb: np.ndarray) -> np.ndarray:
+@functools.cache
+def _gray_lightness_table() -> np.ndarray:
+    """(256,) float32: L* of the gray level g, i.e. of sRGB (g, g, g), by the very function that
+    colors use, so a gray plane looked up here equals its RGB expansion bit for bit."""
+    ramp = torch.arange(256, dtype=torch.uint8).expand(3, 1, 256)
+    return rgb_to_lightness(ramp)[0].numpy()
+
+
+def image_lightness(image: np.ndarray) -> np.ndarray:
     """CIE L* of an sRGB image, without computing a* and b*.
 
     Args:
-        rgb: (H, W, 3) uint8 sRGB.
+        image: (H, W, 3) uint8 sRGB, or (H, W) uint8 gray (one level per pixel, as R = G = B).
 
     Returns:
         (H, W) float32 L* in [0, 100], equal to ``rgb_to_lab(rgb / 255)[0]`` to float32 precision
-        (see ``tinct.color.lab.rgb_to_lightness``: per-level tables, one lookup per gray pixel).
+        (see ``tinct.color.lab.rgb_to_lightness``: per-level tables). A gray image is one table
+        lookup per pixel, never expanded to three channels first.
     """
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) uint8 image, got {rgb.dtype} {rgb.shape}")
+    if image.dtype == np.uint8 and image.ndim == 2:
+        return _gray_lightness_table()[image]
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
     with warnings.catch_warnings():
         # Decoded images are often read-only arrays; they are only read here.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        chw = torch.from_numpy(rgb).permute(2, 0, 1)
+        chw = torch.from_numpy(image).permute(2, 0, 1)
     return rgb_to_lightness(chw).numpy()
 
 
@@ -180,19 +201,19 @@ def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.nda
     return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=True)
 
 
-def _as_rgb_array(image: Any) -> np.ndarray:
+def _as_pixels(image: Any) -> np.ndarray:
+    """Any accepted input → (H, W, 3) uint8 sRGB, or (H, W) uint8 for a gray one (kept gray:
+    only its L* is needed)."""
     if isinstance(image, (str, os.PathLike)):
-        return read_image(image)
+        return read_image(image, keep_gray=True)
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(image if image.mode == "L" else image.convert("RGB"))
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image (0..255), got dtype {arr.dtype}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3) or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"expected an (H, W, 3) RGB or (H, W) gray image, got shape {arr.shape}")
     return arr
 
@@ -213,16 +234,19 @@ class Colorizer:
             Full-resolution pre/post-processing always runs on the CPU.
         vividness: default saturation knob in [0, 1] (see ``tinct.models.base``); default: the
             model's own ``config.default_vividness``.
-        backend: where the model runs: ``"torch"``, ``"onnxruntime"`` (an ONNX export of the
-            model, made once into a cache folder unless ``onnx_path`` is given; CPU) or ``"auto"``
-            (ONNX Runtime when installed and the model is on the CPU, else torch); see
+        backend: where the model runs: ``"torch"`` (the default for a model in memory, e.g. one
+            being trained), ``"onnxruntime"`` (an ONNX export of the model, made once into a cache
+            folder unless ``onnx_path`` is given; CPU) or ``"auto"`` (ONNX Runtime when installed
+            and the model is on the CPU, else torch; the default of :meth:`load`); see
             ``tinct.inference.backends``.
         onnx_path: an ONNX file exported from this model (``tinct export``) for the
             onnxruntime backend.
 
+    Weights on disk are loaded with :meth:`load`, the one entry point every front end uses.
+
     Example::
 
-        colorizer = Colorizer.from_pretrained()           # bundled default weights
+        colorizer = Colorizer.load()                      # bundled default weights
         rgb = colorizer.colorize("old_photo.jpg")         # (H, W, 3) uint8, same H, W as the file
     """
 
@@ -254,38 +278,59 @@ class Colorizer:
         self.vividness = vividness
         #: Runs the model on the small L* copy: ``backends.TorchBackend`` or ``OnnxRuntimeBackend``.
         self.backend = create_backend(backend, self.model, onnx_path)
-        #: Where the weights came from (set by ``from_pretrained``) and the file's metadata.
+        #: Where the weights came from (set by :meth:`load`) and the file's metadata.
         self.source: Path | None = None
         self.metadata: dict[str, Any] = {}
 
     @classmethod
-    def from_pretrained(
+    def load(
         cls,
-        name_or_path: str | os.PathLike | None = None,
+        model: str | os.PathLike | None = None,
+        *,
+        weights: str | os.PathLike | None = None,
+        backend: str = "auto",
+        onnx: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         size: int | None = None,
         vividness: float | None = None,
-        backend: str = "torch",
-        onnx_path: str | os.PathLike | None = None,
     ) -> Colorizer:
-        """Load weights shipped with tinct or from a file (see :func:`resolve_weights`).
+        """The one way to build a colorizer from weights on disk (CLI, server, export, scripts).
 
         Args:
-            name_or_path: ``None``/``"default"``, a bundled name or architecture, or a
-                ``.safetensors`` path. Nothing is ever downloaded.
+            model: ``None``/``"default"``, a bundled weights name, an architecture name, or a
+                ``.safetensors`` path (see :func:`resolve_weights`). Nothing is ever downloaded.
+            weights: with ``model`` naming an architecture: a state dict for a fresh one of it
+                (e.g. the authors' ``.pth`` for ``eccv16``; see ``models.loading.load_state_dict_file``).
+            backend: ``"auto"`` (ONNX Runtime when installed and the model is on the CPU, else
+                torch), ``"torch"`` or ``"onnxruntime"``; see ``tinct.inference.backends``.
+            onnx: an ONNX file exported from this model (``tinct export``) for ONNX Runtime; an
+                error with ``backend="torch"``, which would silently not use it.
             device: ``None``/``"auto"`` picks CUDA, then MPS, then CPU.
-            backend, onnx_path: see :class:`Colorizer`.
+            size, vividness: see :class:`Colorizer`.
 
         Raises:
             FileNotFoundError: no such file / nothing bundled under that name.
-            ValueError: unknown name.
-            tinct.io.weights.WeightsError: the file is not a usable tinct weights file.
+            ValueError: unknown name, ``weights`` without an architecture, ``onnx`` with the torch
+                backend, bad ``size``/``vividness``/``device``.
+            tinct.io.weights.WeightsError: the file is not usable weights for the model.
         """
-        path = resolve_weights(name_or_path)
+        if backend == "torch" and onnx is not None:
+            raise ValueError("an ONNX file was given with the torch backend; use backend onnxruntime or auto")
         device = pick_device(device)
-        model, meta = load_model(path, map_location=device)
-        colorizer = cls(model, size=size, vividness=vividness, backend=backend, onnx_path=onnx_path)
-        colorizer.source = path
+        if weights is not None:
+            arch = DEFAULT_NAME if model is None else os.fspath(model)
+            if arch not in list_models():
+                raise ValueError(
+                    f"a state-dict weights file needs the model to name an architecture "
+                    f"({', '.join(list_models())}), got {arch!r}"
+                )
+            source, meta = Path(weights), {}
+            network = load_state_dict_file(arch, source, map_location=device)
+        else:
+            source = resolve_weights(model)
+            network, meta = load_model(source, map_location=device)
+        colorizer = cls(network, size=size, vividness=vividness, backend=backend, onnx_path=onnx)
+        colorizer.source = source
         colorizer.metadata = meta
         return colorizer
 
@@ -297,10 +342,6 @@ class Colorizer:
             f"backend={self.backend.name!r}{source})"
         )
 
-    def use_backend(self, backend: str, onnx_path: str | os.PathLike | None = None) -> None:
-        """Switch where the model runs (see the ``backend`` argument of :class:`Colorizer`)."""
-        self.backend = create_backend(backend, self.model, onnx_path)
-
     @property
     def device(self) -> torch.device:
         param = next(self.model.parameters(), None)
@@ -310,7 +351,7 @@ class Colorizer:
     def accepts_hints(self) -> bool:
         return bool(self.model.config.hints)
 
-    def working_size(self, height: int, width: int) -> tuple[int, int]:
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` in pixels at which the model sees an ``height`` × ``width`` image.
 
         Fixed-size models get their size (the image is squashed). Others keep the aspect ratio
@@ -327,8 +368,8 @@ class Colorizer:
         return (longest, shorter) if height >= width else (shorter, longest)
 
     def working_lightness(self, L: np.ndarray) -> np.ndarray:
-        """(H, W) float32 L* in [0, 100] → the (h, w) L* the network sees (see `working_size`)."""
-        h, w = self.working_size(*L.shape)
+        """(H, W) float32 L* in [0, 100] → the (h, w) L* the network sees (see :meth:`working_shape`)."""
+        h, w = self.working_shape(*L.shape)
         # Bicubic with PIL's reducing_gap, as the training crops are made (tinct.data.dataset).
         plane = Image.fromarray(np.ascontiguousarray(L, dtype=np.float32))
         small = plane.resize((w, h), Image.BICUBIC, reducing_gap=2.0)
@@ -343,7 +384,7 @@ class Colorizer:
         """Run the model on an L* image already at the working size.
 
         Args:
-            L_small: (h, w) L* in [0, 100], (h, w) valid for the model (see :meth:`working_size`).
+            L_small: (h, w) L* in [0, 100], (h, w) valid for the model (see :meth:`working_shape`).
             hints: (1, 3, h, w) hint tensor (see ``hints.hints_to_tensor``) or None.
 
         Returns:
@@ -353,7 +394,7 @@ class Colorizer:
         vividness = self.vividness if vividness is None else vividness
         if vividness is not None:
             check_vividness(vividness)
-        return self.backend.predict_ab(L_small, hints, vividness)
+        return self.backend.run(L_small, hints, vividness)
 
     def colorize(
         self,
@@ -382,8 +423,7 @@ class Colorizer:
             raise ValueError("this model does not accept hints")
         if vividness is not None:
             check_vividness(vividness)
-        rgb = _as_rgb_array(image)
-        return self.colorize_lightness(image_lightness(rgb), hints=hints, vividness=vividness)
+        return self.colorize_lightness(image_lightness(_as_pixels(image)), hints=hints, vividness=vividness)
 
     def colorize_lightness(
         self, L: np.ndarray, hints: Sequence[Any] | None = None, vividness: float | None = None

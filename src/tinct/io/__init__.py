@@ -7,8 +7,8 @@ Weights: :func:`save_weights` / :func:`load_weights` (safetensors + JSON metadat
 """
 
 from .images import (
-    DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
+    READ_MAX_PIXELS,
     WRITE_FORMATS,
     ImageReadError,
     ImageWriteError,
@@ -30,7 +30,7 @@ from .weights import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS",
+    "READ_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "METADATA_KEY",
     "WRITE_FORMATS",

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS",
+    "READ_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "WRITE_FORMATS",
     "ImageReadError",
@@ -45,11 +45,13 @@ __all__ = [
 
 PathLike = str | os.PathLike
 
-#: Largest accepted width*height. PIL warns above 89_478_485 pixels and refuses above twice that;
-#: we accept up to PIL's refusal point so that large legitimate scans (100+ MP) still work.
+#: Largest width*height :func:`read_image` accepts unless told otherwise (about 179 MP; the server
+#: has its own, lower ``tinct.serve.UPLOAD_MAX_PIXELS``). PIL warns above 89_478_485 pixels and
+#: refuses above twice that; we accept up to PIL's refusal point so that large legitimate scans
+#: (100+ MP) still work.
 #: PIL's own global ``PIL.Image.MAX_IMAGE_PIXELS`` check still runs when a file is opened, so a
 #: larger ``max_pixels`` only takes effect if that global is raised too.
-DEFAULT_MAX_PIXELS = 2 * 89_478_485
+READ_MAX_PIXELS = 2 * 89_478_485
 
 #: Lowercase suffixes :func:`list_images` picks up in folders.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
@@ -235,9 +237,11 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 
 def read_image(
     path: PathLike,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = READ_MAX_PIXELS,
     draft_size: tuple[int, int] | None = None,
     display_name: str | None = None,
+    notes: list[str] | None = None,
+    keep_gray: bool = False,
 ) -> np.ndarray:
     """Decode an image file to sRGB.
 
@@ -251,9 +255,15 @@ def read_image(
             when only a small copy is needed (e.g. the model input). Ignored for other formats.
         display_name: how warnings name the file (e.g. an upload's own name rather than the
             server's temporary path); default the path.
+        notes: if given, warnings are appended here as one-line strings instead of being issued
+            with ``warnings.warn`` (worker threads cannot safely catch warnings: the filters are
+            process-wide).
+        keep_gray: return an 8-bit gray file (PIL mode ``L`` without transparency) as (H, W)
+            uint8 instead of expanding it to three equal channels (for callers that only need L*).
 
     Returns:
-        ``(H, W, 3)`` uint8 RGB, values 0..255, with EXIF orientation applied (all 8 values).
+        ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` gray, see ``keep_gray``), values 0..255, with EXIF
+        orientation applied (all 8 values).
         Alpha is composited on white; 16-bit data is scaled (not clipped) to 8 bits; float data
         in 0..1 is scaled to 0..255; CMYK is converted through its ICC profile when present.
         Animated GIF/WebP: the first frame, with a ``UserWarning`` naming the file.
@@ -296,14 +306,21 @@ def read_image(
                     orientation = _orientation(img, header_only=False)
                 if orientation in _TRANSPOSE:
                     img = img.transpose(_TRANSPOSE[orientation])
-                rgb = _to_rgb_array(img)
+                if keep_gray and img.mode == "L" and img.info.get("transparency") is None:
+                    rgb = np.asarray(img)
+                else:
+                    rgb = _to_rgb_array(img)
     except ImageReadError:
         raise
     except Exception as exc:
         raise ImageReadError(path, _reason(exc, stage)) from exc
     if animated:
         shown = display_name if display_name is not None else _display(path)
-        warnings.warn(f"{shown}: animated or multi-page image, using the first frame only", stacklevel=2)
+        note = f"{shown}: animated or multi-page image, using the first frame only"
+        if notes is not None:
+            notes.append(note)
+        else:
+            warnings.warn(note, stacklevel=2)
     # np.asarray on a PIL image can be read-only; callers expect to own a writable array.
     return rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.array(rgb, order="C")
 

@@ -1,7 +1,7 @@
 """Compare colorizers on color photos: every model sees only a photo's L*, and is scored against
 the photo itself. The ``gray`` baseline (the L* image, zero chroma) is always included.
 
-    results = evaluate_models(paths, {"mine": Colorizer.from_pretrained("w.safetensors")})
+    results = evaluate_models(paths, {"mine": Colorizer.load("w.safetensors")})
     print(results.format_table())
     write_results(results, "runs/eval")   # per_image.csv, summary.csv, summary.md, grid.jpg
 

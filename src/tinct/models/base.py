@@ -64,6 +64,16 @@ class ColorizationModel(nn.Module):
       * raw output: regression → (N, 2, h, w) a*b* / 128 in [-1, 1]; classification → (N, Q, h, w)
         logits over `gamut.ab_bins()`. h, w may be H, W divided by `output_stride`.
       * `decode(raw, vividness)` → (N, 2, h, w) a*b* in a*b* units.
+
+    Sizes, all in pixels (every "size" in tinct is one of these):
+      * `default_size`: the architecture's side for training crops and, unless the weights say
+        otherwise, for inference.
+      * `config.working_size`: the inference side chosen for these weights (stored in the file).
+      * `preferred_size`: `config.working_size or default_size`, the longer side a Colorizer
+        runs at when not given its own `size` (``Colorizer(size=...)``, ``--size``).
+      * `size_multiple`, `fixed_size`: what input shapes the network accepts.
+      * ``Colorizer.working_shape(H, W)``: the (h, w) an H×W photo is resized to from all of the
+        above; ``TrainConfig.size`` is the training crop side (default `default_size`).
     """
 
     config: ModelConfig
@@ -97,9 +107,3 @@ class ColorizationModel(nn.Module):
         if self.config.head == "regression":
             return raw * 128.0 * (0.5 + vividness)
         return annealed_mean(raw, self.bins, vividness_to_temperature(vividness))
-
-    def predict_ab(
-        self, L: torch.Tensor, hints: torch.Tensor | None = None, vividness: float | None = None
-    ) -> torch.Tensor:
-        """(N, 1, H, W) L* → (N, 2, H/stride, W/stride) a*b* in a*b* units."""
-        return self.decode(self(L, hints), vividness)

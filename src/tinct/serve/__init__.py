@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tinct.serve.server import is_loopback, run
-from tinct.serve.settings import DEFAULT_MAX_PIXELS, ServeSettings
+from tinct.serve.settings import UPLOAD_MAX_PIXELS, ServeSettings
 
 if TYPE_CHECKING:
     from tinct.serve.app import create_app
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ServeSettings", "create_app", "is_loopback", "run"]
+__all__ = ["UPLOAD_MAX_PIXELS", "ServeSettings", "create_app", "is_loopback", "run"]
 
 
 def __getattr__(name: str) -> Any:

@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -186,19 +187,6 @@ class _Unprocessable(Exception):
     """An image that passed the header checks but cannot be decoded or colorized (→ 422)."""
 
 
-_FIRST_FRAME_NOTE = "animated or multi-page image, using the first frame only"
-
-
-def _frame_warning(path: str, name: str) -> str | None:
-    """The one-line warning for an animated upload, naming the file as the client sent it."""
-    try:
-        with Image.open(path) as image:
-            multi = getattr(image, "n_frames", 1) > 1
-    except Exception:  # noqa: BLE001 - read_image reports unreadable files properly
-        return None
-    return f"{name}: {_FIRST_FRAME_NOTE}" if multi else None
-
-
 def _colorize_file(
     colorizer: Colorizer,
     path: str,
@@ -209,13 +197,19 @@ def _colorize_file(
     max_pixels: int,
 ) -> tuple[bytes, str | None]:
     """Runs in a worker thread: decode, colorize, encode. Returns the encoded image and a
-    warning for the client (or None)."""
-    warning = _frame_warning(path, name)
+    warning for the client (or None).
+
+    The upload was opened once before, for its header (``_stage_upload``); this is the one decode.
+    """
+    notes: list[str] = []
     try:
         # Warnings name the upload as the client sent it, never the server's temporary file.
-        rgb = read_image(path, max_pixels=max_pixels, display_name=name)
+        rgb = read_image(path, max_pixels=max_pixels, display_name=name, notes=notes, keep_gray=True)
     except ImageReadError as err:
         raise _Unprocessable(f"{name}: {err.reason}") from None
+    for note in notes:
+        warnings.warn(note, stacklevel=2)  # the server's log names the upload too
+    warning = "; ".join(notes) or None
     try:
         out = colorizer.colorize(rgb, hints=hints or None, vividness=vividness)
     except ValueError as err:
@@ -282,7 +276,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
     """Build the app. The model is loaded here, once (unless ``colorizer`` is given, e.g. in tests).
 
     Args:
-        colorizer: the predictor to serve; default ``Colorizer.from_pretrained(settings.model)``.
+        colorizer: the predictor to serve; default ``Colorizer.load`` of ``settings.model``.
         settings: limits and knobs (see :class:`ServeSettings`).
     """
     settings = settings or ServeSettings()
@@ -291,7 +285,9 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
 
         torch.set_num_threads(settings.torch_threads)
     if colorizer is None:
-        colorizer = Colorizer.from_pretrained(settings.model, device=settings.device, size=settings.size)
+        colorizer = Colorizer.load(
+            settings.model, backend=settings.backend, onnx=settings.onnx, device=settings.device, size=settings.size
+        )
     model_name = _model_name(colorizer)
     pool = WorkerPool(settings.workers, settings.queue)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 
-from tinct.serve.settings import DEFAULT_MAX_PIXELS, ServeSettings, default_torch_threads, default_workers
+from tinct.serve.settings import UPLOAD_MAX_PIXELS, ServeSettings, default_torch_threads, default_workers
 
 __all__ = ["is_loopback", "run"]
 
@@ -29,11 +29,13 @@ def run(
     workers: int | None = None,
     queue: int = 16,
     max_upload_mb: float = 25.0,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = UPLOAD_MAX_PIXELS,
     timeout: float = 60.0,
     threads: int | None = None,
     device: str = "auto",
     size: int | None = None,
+    backend: str = "auto",
+    onnx: str | None = None,
     log_level: str = "info",
 ) -> None:
     """Serve the page and the API until interrupted.
@@ -48,6 +50,7 @@ def run(
         max_pixels: largest width*height (→ 422), checked on the header before decoding.
         timeout: seconds per colorization, queueing included (→ 504).
         threads: torch threads per colorization; default: cores / workers.
+        backend, onnx: where the model runs, as for ``tinct colorize`` (see ``Colorizer.load``).
     """
     try:
         import uvicorn
@@ -64,6 +67,8 @@ def run(
         model=model,
         device=device,
         size=size,
+        backend=backend,
+        onnx=onnx,
         workers=workers,
         queue=queue,
         max_upload_bytes=int(max_upload_mb * (1 << 20)),

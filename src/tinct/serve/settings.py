@@ -6,12 +6,12 @@ import dataclasses
 import math
 import os
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ServeSettings", "default_torch_threads", "default_workers"]
+__all__ = ["UPLOAD_MAX_PIXELS", "ServeSettings", "default_torch_threads", "default_workers"]
 
-#: Largest accepted width*height of an upload. Lower than tinct.io's batch default (179 MP): one
+#: Largest accepted width*height of an upload. Lower than ``tinct.io.READ_MAX_PIXELS`` (179 MP): one
 #: 50 MP request needs about 0.6 GB while it runs (input, L* plane, output, encoded file), and the
 #: server runs ``workers`` of them at once.
-DEFAULT_MAX_PIXELS = 50_000_000
+UPLOAD_MAX_PIXELS = 50_000_000
 
 
 def default_workers() -> int:
@@ -33,9 +33,11 @@ class ServeSettings:
     """What the app enforces. Sizes in bytes and pixels, times in seconds.
 
     Attributes:
-        model: weights to load when no colorizer is injected (see ``Colorizer.from_pretrained``).
+        model: weights to load when no colorizer is injected (see ``Colorizer.load``).
         device: where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``...).
         size: working resolution of the model (longer side, pixels); ``None``: the model's.
+        backend: ``"auto"``, ``"torch"`` or ``"onnxruntime"``, as for ``tinct colorize``.
+        onnx: an ONNX file exported from ``model`` (``tinct export``), for ONNX Runtime.
         workers: colorizations run at once, each in a thread of one process (the model is
             loaded once and shared).
         queue: requests allowed to wait for a worker; beyond ``workers + queue`` the server
@@ -56,10 +58,12 @@ class ServeSettings:
     model: str = "default"
     device: str = "auto"
     size: int | None = None
+    backend: str = "auto"
+    onnx: str | None = None
     workers: int = dataclasses.field(default_factory=default_workers)
     queue: int = 16
     max_upload_bytes: int = 25 * 1024 * 1024
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = UPLOAD_MAX_PIXELS
     timeout: float = 60.0
     torch_threads: int | None = None
     retry_after: int = 2

@@ -10,44 +10,68 @@ from typing import Any
 import tomllib
 
 
+def _opt(default: Any, doc: str, **cli: Any) -> Any:
+    """A field whose ``metadata["help"]`` is ``doc`` (``tinct train`` builds its options from these);
+    ``cli`` holds extra argparse settings such as ``choices`` or ``metavar``."""
+    if isinstance(default, (list, dict)):  # a fresh copy per config, never one shared object
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": doc, **cli})
+    return dataclasses.field(default=default, metadata={"help": doc, **cli})
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    data: str = ""  #: training images: a folder (recursive) or one file
-    file_list: str | None = None  #: a text file of image paths, one per line (instead of `data`)
-    extra_data: list[str] = dataclasses.field(default_factory=list)  #: more training folders, added to the above
-    val: str | None = None  #: validation folder
-    val_fraction: float = 0.0  #: or: hold out this fraction of `data` (by sorted path, seeded)
-    model: str = "unet"
-    model_args: dict[str, Any] = dataclasses.field(default_factory=dict)  #: config overrides
-    #: Start from these weights (.safetensors). Layers the file lacks keep their fresh init (e.g.
-    #: new hint adapters); any other mismatch is an error.
-    init_from: str | None = None
-    size: int | None = None  #: crop side in pixels; default: the model's default size
-    degrade: float = 0.0  #: probability that a training crop's L* is degraded like an old print
-    epochs: int = 10
-    batch_size: int = 4  #: global batch (split across torchrun processes)
-    grad_accum: int = 1  #: optimizer step every N batches
-    lr: float = 1e-4
-    optimizer: str = "adamw"  #: "adamw" (Adam when weight_decay is 0) or "sgd" (momentum 0.9)
-    encoder_lr_scale: float = 1.0  #: the pretrained encoder learns at lr × this
-    hint_lr_scale: float = 1.0  #: the hint input layers learn at lr × this
-    freeze_encoder_epochs: int = 0  #: keep the encoder fixed (and its BN statistics) this long
-    weight_decay: float = 0.0
-    schedule: str = "constant"  #: "constant" or "cosine" (per step, after warmup)
-    warmup_steps: int = 0
-    loss: str | None = None  #: e.g. "l2", "l1=0.5,ssim=0.5", "psnr", "ce"; default: l2 or ce by head
-    rebalance_lambda: float = 0.5  #: class rebalancing λ for the classification head
-    out: str = "runs/default"
-    resume: bool = False
-    device: str = "auto"  #: auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps
-    seed: int = 0
-    workers: int = 0  #: data-loader worker processes
-    threads: int | None = None  #: torch CPU threads (default: torch's choice)
-    ema: float = 0.0  #: decay of an exponential moving average of weights (e.g. 0.999); 0 = off
-    amp: str = "auto"  #: mixed precision on CUDA: auto (bf16 if supported, else fp16), bf16, fp16, off
-    compile: bool = False  #: torch.compile the model for training
-    samples: int = 4  #: validation photos drawn into samples/epoch_NNN.png
-    log_every: int = 10  #: progress-bar refresh, in steps
+    """The training recipe. Each field is a TOML key of ``--config`` and, except ``model_args``,
+    an option of ``tinct train`` (``--batch-size`` for ``batch_size``; ``data`` is positional)."""
+
+    data: str = _opt("", "folder of color training photos (walked recursively) or one file")
+    file_list: str | None = _opt(None, "text file with one training image path per line (instead of DATA)")
+    extra_data: list[str] = _opt([], "another folder of training photos (repeatable)", metavar="DIR")
+    val: str | None = _opt(None, "validation folder")
+    val_fraction: float = _opt(0.0, "hold out this fraction of DATA for validation (by sorted path, seeded)")
+    model: str = _opt("unet", "architecture (see `tinct models`)")
+    #: Overrides of the model's config (TOML only; ``--head`` sets ``head``).
+    model_args: dict[str, Any] = _opt({}, "overrides of the model's config")
+    init_from: str | None = _opt(
+        None,
+        "start from these .safetensors weights (fine-tuning); layers the file lacks (e.g. new hint "
+        "adapters) keep their fresh init, any other mismatch is an error",
+    )
+    size: int | None = _opt(None, "training crop side in pixels (default: the model's default size)")
+    degrade: float = _opt(0.0, "probability that a training crop's L* is degraded like an old print")
+    epochs: int = _opt(10, "passes over the training photos")
+    batch_size: int = _opt(4, "global batch size (split across torchrun processes)")
+    grad_accum: int = _opt(1, "accumulate gradients over N batches per optimizer step")
+    lr: float = _opt(1e-4, "learning rate")
+    optimizer: str = _opt(
+        "adamw", "adamw (Adam when weight_decay is 0) or sgd (momentum 0.9)", choices=("adamw", "sgd")
+    )
+    encoder_lr_scale: float = _opt(1.0, "learning-rate multiplier for the pretrained encoder")
+    hint_lr_scale: float = _opt(1.0, "learning-rate multiplier for the hint input layers")
+    freeze_encoder_epochs: int = _opt(0, "keep the encoder (and its BatchNorm statistics) fixed this many epochs")
+    weight_decay: float = _opt(0.0, "weight decay")
+    schedule: str = _opt("constant", "learning-rate schedule, per step after warmup", choices=("constant", "cosine"))
+    warmup_steps: int = _opt(0, "optimizer steps of linear learning-rate warmup")
+    loss: str | None = _opt(
+        None,
+        "loss: l1 | l2 | ssim | psnr (per-crop -PSNR) | weighted, e.g. l1=0.5,ssim=0.5 | ce "
+        "(default: l2 or ce by head)",
+    )
+    rebalance_lambda: float = _opt(0.5, "class rebalancing lambda for the classification head")
+    out: str = _opt("runs/default", "run folder")
+    resume: bool = _opt(False, "continue the run in --out from its last checkpoint")
+    device: str = _opt("auto", "auto (cuda, mps, cpu) | cpu | cuda | cuda:N | mps")
+    seed: int = _opt(0, "random seed")
+    workers: int = _opt(0, "data-loader worker processes")
+    threads: int | None = _opt(None, "CPU threads for torch (default: torch's choice)")
+    ema: float = _opt(0.0, "keep an exponential moving average of weights with this decay (e.g. 0.999); 0 = off")
+    amp: str = _opt(
+        "auto",
+        "mixed precision on CUDA: auto (bf16 if supported, else fp16), bf16, fp16, off",
+        choices=("auto", "bf16", "fp16", "off"),
+    )
+    compile: bool = _opt(False, "torch.compile the model for training")
+    samples: int = _opt(4, "validation photos drawn into samples/epoch_NNN.png")
+    log_every: int = _opt(10, "progress-bar refresh, in steps")
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
