@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 TORCH   := torch==2.13.0
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test test-all lint demo bench clean chromium stamps oldprints
+.PHONY: install test test-all lint demo bench clean chromium stamps oldprints fresh
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,6 +57,19 @@ PHOTOS ?= ../shared/data/photos
 oldprints: $(STAMP)
 	$(BIN)/python scripts/make_old_prints.py $(PHOTOS)/val data/val-oldprint
 	$(BIN)/python scripts/make_old_prints.py $(PHOTOS)/test data/test-oldprint
+
+# 41 photos from Debian packages no other set comes from (scripts/make_fresh_photos.py lists them,
+# with licences and the de-duplication against every shared photo): a check on unseen sources, then
+# training data for the shipped default (configs/people-lite2-feat-fresh.toml).
+fresh: data/fresh/SOURCES.tsv
+
+data/fresh/SOURCES.tsv: scripts/make_fresh_photos.py $(STAMP)
+	mkdir -p build/debs build/fresh
+	pkgs="$$($(BIN)/python scripts/make_fresh_photos.py --list-packages)" && \
+	  (cd build/debs && apt-get download $$pkgs) && \
+	  for p in $$pkgs; do rm -rf build/fresh/$$p; \
+	    dpkg-deb -R "$$(ls build/debs/$${p}_*.deb | tail -n 1)" build/fresh/$$p; done
+	$(BIN)/python scripts/make_fresh_photos.py build/fresh data/fresh --check $(PHOTOS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
