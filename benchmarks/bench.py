@@ -334,9 +334,9 @@ def child_memory(pipeline: str, image: str, model: str | None, backend: str, onn
         import skimage.color  # noqa: F401
         import skimage.transform  # noqa: F401
     else:  # numba + LLVM (~100 MB of code) are loaded on the first conversion: count them as loaded code
-        from tinct.color.lab import _kernels
+        from tinct.color.fast import kernels
 
-        _kernels()
+        kernels()
     baseline = status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current RSS (Linux ≥ 4.0)
         f.write("5")

@@ -23,7 +23,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from tinct.color.gamut import nearest_bin, rebalancing_weights
+from tinct.color.ab_bins import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
 from tinct.device import pick_device
