@@ -1,5 +1,5 @@
 """tinct benchmark suite: color conversion, end-to-end colorization vs a reference pipeline,
-model, training and data-loader throughput, and peak memory.
+model, hint propagation, training and data-loader throughput, and peak memory.
 
     python benchmarks/bench.py            # `make bench`: ~5-10 minutes on 2 cores
     python benchmarks/bench.py --quick    # fewer repetitions, no 24 MP reference memory run
@@ -267,6 +267,32 @@ def bench_model(colorizers: dict[str, Any], reps: int) -> tuple[list[list[str]],
     return rows, times
 
 
+def bench_hints(colorizer, reps: int) -> list[list[str]]:
+    """Median ms of the hint propagation (`tinct.inference.hints.propagate_hints`) on a 12 MP photo
+    at the colorizer's working size, for several hint counts (random places and colors)."""
+    from tinct.color.lab import rgb_to_lightness
+    from tinct.inference.colorizer import HINT_PATCH
+    from tinct.inference.hints import hints_to_tensor, propagate_hints
+
+    width, height = SIZES_MP[12]
+    L = rgb_to_lightness(torch.from_numpy(photo_like(width, height, seed=5)).permute(2, 0, 1)).numpy()
+    L_small = torch.from_numpy(colorizer.working_lightness(L))
+    # The propagation's cost does not depend on the predicted a*b*, only on its grid: the model's
+    # output resolution.
+    ab = torch.zeros(2, *colorizer.predict_ab(L_small.numpy()).shape[-2:])
+    rng = np.random.default_rng(0)
+    rows = []
+    for count in (1, 10, 50):
+        xs, ys = rng.uniform(0, width, count), rng.uniform(0, height, count)
+        colors = rng.integers(0, 256, (count, 3))
+        hints = [(float(x), float(y), tuple(int(c) for c in rgb)) for x, y, rgb in zip(xs, ys, colors, strict=True)]
+        tensor = hints_to_tensor(hints, (height, width), tuple(L_small.shape), HINT_PATCH)
+        t = timeit(lambda tensor=tensor: propagate_hints(ab, L_small, tensor), reps, budget=30)
+        grids = f"{L_small.shape[0]}x{L_small.shape[1]}", f"{ab.shape[1]}x{ab.shape[2]}"
+        rows.append([str(count), *grids, f"{t * 1e3:.0f}"])
+    return rows
+
+
 def bench_training(reps: int) -> list[list[str]]:
     from tinct.losses import build_loss
     from tinct.models import create_model
@@ -334,9 +360,9 @@ def child_memory(pipeline: str, image: str, model: str | None, backend: str, onn
         import skimage.color  # noqa: F401
         import skimage.transform  # noqa: F401
     else:  # numba + LLVM (~100 MB of code) are loaded on the first conversion: count them as loaded code
-        from tinct.color.lab import _kernels
+        from tinct.color.fast import kernels
 
-        _kernels()
+        kernels()
     baseline = status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current RSS (Linux ≥ 4.0)
         f.write("5")
@@ -439,6 +465,14 @@ def main(argv: list[str] | None = None) -> int:
         f"Median ms of `Colorizer.predict_ab` (decoding included). Model: {model_desc}. {export_note}.",
         ["backend", "input", "ms"],
         rows,
+    )
+    print("hints ...", flush=True)
+    section(
+        "Hint propagation, 12 MP photo",
+        "Median ms of `tinct.inference.hints.propagate_hints` (geodesic spreading of the hints' "
+        "corrections over the a*b* grid) at the working size, hints at random places.",
+        ["hints", "working L*", "a*b* grid", "ms"],
+        bench_hints(colorizer, reps=3 if args.quick else 7),
     )
     # The reference pipeline runs the same model on the faster backend, so that its comparison
     # with tinct measures the full-resolution pre/post-processing, not the backend.

@@ -1,5 +1,5 @@
-"""tinct.color._kernels (the numba fast path of tinct.color.lab) against the torch path, and the
-numpy fallback that runs when numba is unavailable."""
+"""tinct.color._kernels, driven by tinct.color.fast (the fast path of tinct.color.lab), against the
+torch path."""
 
 from __future__ import annotations
 
@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from tinct.color import lab as lab_module
-from tinct.color.lab import (
-    lab_to_rgb,
-    lab_to_rgb_uint8,
-    lightness_chroma_to_rgb_uint8,
-    rgb_to_lab,
-    rgb_to_lightness,
-)
-
-numba_only = pytest.mark.skipif(lab_module._kernels() is None, reason="numba is not installed")
+from tinct.color import fast
+from tinct.color.fast import lab_to_rgb_uint8
+from tinct.color.gamut_mapping import max_chroma_table
+from tinct.color.lab import lab_to_rgb, rgb_to_lab, rgb_to_lightness
 
 
 def torch_path(fn, x: torch.Tensor) -> torch.Tensor:
@@ -54,12 +48,11 @@ def lab_with_edges(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return lab
 
 
-@numba_only
 @pytest.mark.parametrize("shape", [(3, 71, 61), (2, 2, 3, 40, 33)], ids=["odd-width", "batch"])
 def test_kernels_match_torch_path(shape):
     """Every float kernel against the float64 torch path (odd widths: the vector loops' remainders)."""
     rgb = rgb_with_edges(shape, seed=0)
-    assert lab_module._fast_ok(rgb)
+    assert fast.fast_ok(rgb)
     lab64 = torch_path(rgb_to_lab, rgb)
     torch.testing.assert_close(rgb_to_lab(rgb).double(), lab64, atol=1e-4, rtol=0)
     torch.testing.assert_close(rgb_to_lightness(rgb).double(), lab64[..., 0, :, :], atol=1e-4, rtol=0)
@@ -72,7 +65,6 @@ def test_kernels_match_torch_path(shape):
     torch.testing.assert_close(lab_to_rgb(lab64.float()).double(), rgb.double().clamp(0, 1), atol=1e-4, rtol=0)
 
 
-@numba_only
 def test_kernels_on_every_layout():
     hwc = rgb_with_edges((3, 60, 80), seed=2).permute(1, 2, 0).contiguous()
     expected = rgb_to_lab(hwc.permute(2, 0, 1).contiguous())
@@ -84,7 +76,7 @@ def test_kernels_on_every_layout():
         "channels-last batch": hwc.permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last),
     }
     for name, view in views.items():
-        assert lab_module._fast_ok(view), name
+        assert fast.fast_ok(view), name
         torch.testing.assert_close(rgb_to_lab(view).reshape(3, 60, 80), expected, atol=1e-5, rtol=0, msg=name)
         torch.testing.assert_close(rgb_to_lightness(view).reshape(60, 80), expected[0], atol=1e-5, rtol=0, msg=name)
     planar = (hwc * 255).round().to(torch.uint8).permute(2, 0, 1)
@@ -93,7 +85,6 @@ def test_kernels_on_every_layout():
     torch.testing.assert_close(L.double(), torch_path(rgb_to_lightness, planar.double() / 255), atol=1e-4, rtol=0)
 
 
-@numba_only
 def test_uint8_lightness_gray_and_color_rows():
     rng = np.random.default_rng(3)
     image = np.repeat(rng.integers(0, 256, (40, 90, 1), dtype=np.uint8), 3, axis=2)
@@ -104,7 +95,6 @@ def test_uint8_lightness_gray_and_color_rows():
     )
 
 
-@numba_only
 def test_nan_propagates_like_the_torch_path():
     rgb = rgb_with_edges((3, 64, 64), seed=4)
     rgb[0, 3, 5] = rgb[1, 10, 10] = rgb[2, 60, 63] = float("nan")
@@ -119,7 +109,6 @@ def test_nan_propagates_like_the_torch_path():
     assert not torch.isfinite(rgb_to_lab(rgb)[:, 0, 0]).all()
 
 
-@numba_only
 def test_uint8_output_threads_out_views_and_late_gamut_table():
     lab = lab_with_edges((3, 700, 400), seed=6)  # 280k pixels: several threads, many out of gamut
     lab[1:] *= 0.5
@@ -132,7 +121,7 @@ def test_uint8_output_threads_out_views_and_late_gamut_table():
     finally:
         torch.set_num_threads(threads)
     # The gamut table is built only once some color needs it; rows clipped before are redone.
-    lab_module._max_chroma_table.cache_clear()
+    max_chroma_table.cache_clear()
     assert np.array_equal(lab_to_rgb_uint8(lab), single)
     # A non-contiguous out= (a window of a bigger image) gets the same pixels.
     canvas = np.zeros((700, 500, 3), np.uint8)
@@ -143,36 +132,6 @@ def test_uint8_output_threads_out_views_and_late_gamut_table():
     assert np.abs(clipped - expected).max() <= 1
 
 
-@pytest.mark.parametrize("keep_lightness", [True, False])
-def test_numpy_fallback_agrees_with_numba(monkeypatch, keep_lightness):
-    rgb = rgb_with_edges((3, 90, 70), seed=7)
-    lab = lab_with_edges((3, 90, 70), seed=8) * torch.tensor([1.0, 0.6, 0.6]).view(3, 1, 1)
-    L = rgb_to_lightness(rgb).numpy()
-    ab = torch.from_numpy(np.random.default_rng(9).normal(0, 30, (2, 12, 9)).astype(np.float32))
-    u8 = (rgb.clamp(0, 1) * 255).round().to(torch.uint8)
-
-    def run():
-        return (
-            rgb_to_lab(rgb),
-            lab_to_rgb(lab),
-            rgb_to_lightness(rgb),
-            rgb_to_lightness(u8),
-            lab_to_rgb_uint8(lab, keep_lightness=keep_lightness).astype(int),
-            lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=keep_lightness).astype(int),
-            lightness_chroma_to_rgb_uint8(L, None, keep_lightness=keep_lightness).astype(int),
-        )
-
-    fast = run()
-    monkeypatch.setattr(lab_module, "_USE_NUMBA", False)
-    assert lab_module._kernels() is None
-    slow = run()
-    for i, (a, b) in enumerate(zip(fast[:4], slow[:4], strict=True)):
-        torch.testing.assert_close(a, b, atol=3e-4, rtol=0, msg=f"output {i}")
-    for a, b in zip(fast[4:], slow[4:], strict=True):
-        assert np.abs(a - b).max() <= 1 and np.mean(a != b) < 0.01
-
-
-@numba_only
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
 def test_kernels_work_in_a_forked_child():
     """numba's parallel=True (its GNU OpenMP layer) would kill a child forked after a kernel ran, as

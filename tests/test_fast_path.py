@@ -1,4 +1,4 @@
-"""The fast full-resolution path: numpy block kernels in tinct.color.lab and the Colorizer's output
+"""The fast full-resolution path: tinct.color.fast (numba kernels) and the Colorizer's output
 stage, checked against scikit-image float64 (≤ 1 level of 8 bits) and against the torch path."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import torch.nn.functional as F
 from PIL import Image
 from skimage.color import lab2rgb, rgb2lab
 
-from tinct.color import lab as lab_module
-from tinct.color.lab import lab_to_rgb, lab_to_rgb_uint8, rgb_to_lab, rgb_to_lightness
+from tinct.color import constants
+from tinct.color import fast as fast_module
+from tinct.color.fast import lab_to_rgb_uint8
+from tinct.color.lab import lab_to_rgb, rgb_to_lab, rgb_to_lightness
 from tinct.inference import Colorizer, combine_lab, image_lightness
 from tinct.models import create_model
 
@@ -34,8 +36,8 @@ def linear_rgb64(lab: np.ndarray) -> np.ndarray:
     """Unclipped linear sRGB of (..., 3) L*a*b* in float64 (to tell in-gamut colors apart)."""
     fy = (lab[..., 0] + 16) / 116
     f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], axis=-1)
-    xyz = np.where(f > 0.2068966, f**3, (f - 16 / 116) / 7.787) * np.array(lab_module.WHITE_D65)
-    return xyz @ np.linalg.inv(np.array(lab_module.XYZ_FROM_RGB)).T
+    xyz = np.where(f > 0.2068966, f**3, (f - 16 / 116) / 7.787) * np.array(constants.WHITE_D65)
+    return xyz @ np.linalg.inv(np.array(constants.XYZ_FROM_RGB)).T
 
 
 def random_photo_lab(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -108,7 +110,7 @@ def test_fast_conversions_match_torch_reference(shape):
     g = torch.Generator().manual_seed(3)
     rgb = torch.rand(shape, generator=g)
     rgb.view(-1)[:6] = torch.tensor([0.0, 1.0, 0.04045, 0.04, 0.0405, 1e-6])
-    assert lab_module._fast_ok(rgb)
+    assert fast_module.fast_ok(rgb)
     fast = rgb_to_lab(rgb)
     with torch.enable_grad():  # requires_grad: the differentiable torch path
         slow = rgb_to_lab(rgb.clone().requires_grad_()).detach()

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tinct.color.gamut import ab_bins, annealed_mean, nearest_bin, rebalancing_weights, soft_encode
+from tinct.color.ab_bins import ab_bins, annealed_mean, nearest_bin, rebalancing_weights, soft_encode
 from tinct.color.lab import lab_to_rgb, rgb_to_lab
 
 

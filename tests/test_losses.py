@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tinct.color.gamut import ab_bins
+from tinct.color.ab_bins import ab_bins
 from tinct.losses import build_loss, parse_loss_spec
 
 

@@ -1,4 +1,4 @@
-"""Fused per-pixel sRGB <-> CIE L*a*b* kernels for :mod:`tinct.color.lab`'s fast CPU path (numba).
+"""Fused per-pixel sRGB <-> CIE L*a*b* kernels for the fast CPU path (numba), driven by :mod:`tinct.color.fast`.
 
 Why: the numpy path makes ~10 passes over memory per conversion, and its pow and cbrt are most
 of the rest. Here every pixel is read once, converted in registers and written once, and the
@@ -19,7 +19,7 @@ Non-finite input: a NaN channel gives NaN (as the torch path does; 0 in 8-bit ou
 gives non-finite values, not always the ones the torch path gives.
 
 Threads: each kernel converts a range of rows [y0, y1) of one image in the calling thread with
-the GIL released; :mod:`tinct.color.lab` spreads row ranges over its thread pool, so the thread
+the GIL released; :mod:`tinct.color.fast` spreads row ranges over its thread pool, so the thread
 count follows ``torch.get_num_threads()``. Not numba's ``parallel=True``: its default threading
 layer here (GNU OpenMP) kills a process forked after a parallel kernel ran (DataLoader workers,
 multiprocessing), and its fallback layer (workqueue) aborts on concurrent calls (``tinct serve``).
@@ -37,7 +37,17 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from tinct.color.lab import _EPSILON, _KAPPA, _WHITE_D65, _XYZ_FROM_RGB, GAMUT_TOLERANCE
+from tinct.color.constants import (
+    EPSILON,
+    FINV_T,
+    GAMUT_TOLERANCE,
+    KAPPA,
+    LINEAR_T,
+    LINEAR_TO_XYZN,
+    SRGB_T,
+    XYZN_TO_LINEAR,
+)
+from tinct.color.gamut_mapping import GAMUT_MARGIN, GAMUT_STEPS
 
 # error_model="numpy": no ZeroDivisionError checks (they would stop vectorization). fastmath
 # without "nnan"/"ninf", so NaN still propagates through comparisons and selects.
@@ -47,22 +57,20 @@ _JIT = dict(nogil=True, cache=True, error_model="numpy", boundscheck=False, fast
 _INLINE = dict(_JIT, inline="always")
 
 _F = np.float32
-_M_XYZ = np.array(_XYZ_FROM_RGB) / np.array(_WHITE_D65)[:, None]  # linear RGB -> XYZ / white
-_M_RGB = np.linalg.inv(np.array(_XYZ_FROM_RGB)) * np.array(_WHITE_D65)[None, :]  # XYZ / white -> RGB
+_M_XYZ = LINEAR_TO_XYZN  # linear RGB -> XYZ / white, float64
+_M_RGB = XYZN_TO_LINEAR  # XYZ / white -> linear RGB, float64
 # Module-level float32 scalars are compile-time constants for numba.
 (_X0, _X1, _X2), (_Y0, _Y1, _Y2), (_Z0, _Z1, _Z2) = ((_F(v) for v in row) for row in _M_XYZ)
 (_R0, _R1, _R2), (_G0, _G1, _G2), (_B0, _B1, _B2) = ((_F(v) for v in row) for row in _M_RGB)
 # Rows of X - Y and Y - Z (from the float64 matrix, so they are not differences of rounded rows).
 _XY0, _XY1, _XY2 = (_F(v) for v in _M_XYZ[0] - _M_XYZ[1])
 _YZ0, _YZ1, _YZ2 = (_F(v) for v in _M_XYZ[1] - _M_XYZ[2])
-_EPS = _F(_EPSILON)
-_KAP = _F(_KAPPA)
-_SRGB_T = _F(0.04045)  # sRGB value below which linear = srgb / 12.92
-_LINEAR_T = _F(0.0031308)  # linear value below which srgb = 12.92 * linear
-_FINV_T = _F(0.2068966)  # 6/29 as scikit-image writes it
+_EPS = _F(EPSILON)
+_KAP = _F(KAPPA)
+_SRGB_T = _F(SRGB_T)
+_LINEAR_T = _F(LINEAR_T)
+_FINV_T = _F(FINV_T)
 _TOL = _F(GAMUT_TOLERANCE)
-_GAMUT_STEPS = 8
-_GAMUT_MARGIN = 0.005
 # Bit-level first guesses of x^(-1/n): magic - bits(x) / n, constants fitted for the smallest
 # largest relative error (3.4 % for n = 3, 3.1 % for n = 5).
 _MAGIC3 = np.int32(0x54A232AA)
@@ -184,7 +192,7 @@ def _lightness_px(r, g, b):
 def _finv(f):
     """Inverse of CIE's f: the cube above 6/29, the linear segment below."""
     c = max(f, _FINV_T)
-    return c * c * c if f > _FINV_T else (f - _F(16 / 116)) * _F(1 / _KAPPA)
+    return c * c * c if f > _FINV_T else (f - _F(16 / 116)) * _F(1 / KAPPA)
 
 
 @njit(**_INLINE)
@@ -309,7 +317,8 @@ def lab_to_rgb8(L, ab_rows, ab_steps, row_index, row_frac, out, table, keep_ligh
             is 0, ``ab_rows[:, i]`` as it is).
         row_index, row_frac: (H,) int64 and float32.
         out: (H, W, 3) uint8.
-        table: (201, 721) float32 largest in-gamut chroma per L* and hue (see ``_max_chroma_table``).
+        table: (201, 721) float32 largest in-gamut chroma per L* and hue
+            (``tinct.color.gamut_mapping.max_chroma_table``).
         keep_lightness: out-of-gamut colors lose chroma (True) or are clipped per channel (False).
 
     Returns:
@@ -365,7 +374,7 @@ def lab_to_rgb8(L, ab_rows, ab_steps, row_index, row_frac, out, table, keep_ligh
                 scales[k] = top + (flat[w] + (flat[w + 1] - flat[w]) * wh - top) * wl
             for k in range(n):  # the a*b* scale it allows, and the color at that scale (vectorized)
                 chroma = np.sqrt(ca[k] * ca[k] + cb[k] * cb[k])
-                scale = scales[k] * _F(1 - _GAMUT_MARGIN) / max(chroma, _F(1e-6))
+                scale = scales[k] * _F(1 - GAMUT_MARGIN) / max(chroma, _F(1e-6))
                 scale = scale if scale < 1 else _F(1)
                 r, g, bl = _linear_px(cL[k], ca[k] * scale, cb[k] * scale)
                 fits[k] = max(-min(r, min(g, bl)), max(r, max(g, bl)) - _F(1)) <= _TOL
@@ -385,7 +394,7 @@ def lab_to_rgb8(L, ab_rows, ab_steps, row_index, row_frac, out, table, keep_ligh
 
 
 # --------------------------------------------------------------------------------------------
-# Out-of-gamut colors (as ``tinct.color.lab._fit_chroma``): the largest chroma at the color's L*
+# Out-of-gamut colors (see tinct.color.gamut_mapping): the largest chroma at the color's L*
 # and hue that fits the gamut. A table of the gamut's largest chroma per (L*, hue) gives the a*b*
 # scale directly (less a 0.5 % margin for its interpolation); colors that still do not fit (next
 # to the gamut's cusps, rare) get a bisection of the scale between 0 (gray) and that guess.
@@ -423,7 +432,7 @@ def _table_cell(L, a, b, rows, columns):
 
 @njit(**_INLINE)
 def _finv64(f):
-    return f * f * f if f > 0.2068966 else (f - 16 / 116) / _KAPPA
+    return f * f * f if f > FINV_T else (f - 16 / 116) / KAPPA
 
 
 @njit(**_INLINE)
@@ -447,12 +456,12 @@ def _fits(r, g, b):
 @njit(**_JIT)  # a call: only the rare colors the table's guess does not bring inside come here
 def _bisect_chroma(L, a, b, hi):
     """Linear sRGB (float64) of L*a*b* with its a*b* scaled by the largest s in [0, hi] that fits
-    the gamut (``_GAMUT_STEPS`` halvings; s = 0, gray, fits whenever L* is in [0, 100])."""
+    the gamut (``GAMUT_STEPS`` halvings; s = 0, gray, fits whenever L* is in [0, 100])."""
     fy = (L + 16) / 116
     alpha, beta = a / 500, b / 200
     y_lin = _finv64(fy)
     lo = 0.0
-    for _ in range(_GAMUT_STEPS):
+    for _ in range(GAMUT_STEPS):
         mid = (lo + hi) * 0.5
         r, g, bl = _linear_at(fy, alpha, beta, y_lin, mid)
         if _fits(r, g, bl):

@@ -9,7 +9,7 @@ Memory: besides the input and output uint8 arrays, only one full-resolution floa
 is kept; everything else at full resolution is done in blocks of rows.
 
 Speed: L* of an 8-bit image comes from per-level tables (one lookup per pixel for gray images),
-and the output is computed by ``tinct.color.lab.lightness_chroma_to_rgb_uint8`` in cache-sized blocks over
+and the output is computed by ``tinct.color.fast.lightness_chroma_to_rgb_uint8`` in cache-sized blocks over
 ``torch.get_num_threads()`` threads; the model runs in PyTorch or ONNX Runtime
 (``backend=``, see ``tinct.inference.backends``).
 """
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tinct.color.lab import lightness_chroma_to_rgb_uint8, rgb_to_lightness
+from tinct.color.fast import lightness_chroma_to_rgb_uint8
+from tinct.color.lab import rgb_to_lightness
 from tinct.device import pick_device
 from tinct.inference.backends import create_backend
 from tinct.inference.hints import hints_to_tensor, parse_hints, propagate_hints
@@ -196,7 +197,7 @@ def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.nda
     Returns:
         (H, W, 3) uint8 sRGB: each in-gamut color within one level of scikit-image's float64
         ``lab2rgb`` of the same L*a*b*. Out-of-gamut colors lose chroma, not lightness (see
-        ``tinct.color.lab.lightness_chroma_to_rgb_uint8``, which does the work block by block).
+        ``tinct.color.fast.lightness_chroma_to_rgb_uint8``, which does the work block by block).
     """
     return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=True)
 

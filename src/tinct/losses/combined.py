@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tinct.color.gamut import soft_encode
+from tinct.color.ab_bins import soft_encode
 from tinct.ops.ssim import ssim
 
 REGRESSION_TERMS = ("l1", "l2", "ssim", "psnr", "feat")

@@ -8,7 +8,7 @@ import json
 import torch
 import torch.nn as nn
 
-from tinct.color.gamut import annealed_mean
+from tinct.color.ab_bins import annealed_mean
 
 #: Vividness v in [0, 1] is the one user-facing knob for how saturated the result is.
 #: Classification heads map it to the annealed-mean temperature T = 1 − 0.9·v (v = 0: the mean of
@@ -62,7 +62,7 @@ class ColorizationModel(nn.Module):
       * input `hints` (only if `config.hints`): (N, 3, H, W) = hint a*, b* in a*b* units and a
         0/1 mask, all zero where there is no hint.
       * raw output: regression → (N, 2, h, w) a*b* / 128 in [-1, 1]; classification → (N, Q, h, w)
-        logits over `gamut.ab_bins()`. h, w may be H, W divided by `output_stride`.
+        logits over `tinct.color.ab_bins.ab_bins()`. h, w may be H, W divided by `output_stride`.
       * `decode(raw, vividness)` → (N, 2, h, w) a*b* in a*b* units.
 
     Sizes, all in pixels (every "size" in tinct is one of these):

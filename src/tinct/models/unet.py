@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tinct.color.gamut import ab_bins, num_bins
+from tinct.color.ab_bins import ab_bins, num_bins
 from tinct.models._efficientnet import (
     INPUT_MEAN,
     INPUT_STD,

@@ -17,7 +17,7 @@ Outputs, in tinct's raw-output convention (see ``ColorizationModel``):
 
 * eccv16: the 313 logits at stride 4 (``model8``'s output). ``decode`` takes the annealed mean over
   the model's *own* centres, ``bins`` = ``model_out.weight`` × 110 (their ``pts_in_hull``; not
-  ``tinct.color.gamut``'s 261 bins). The published decoding is softmax → ``model_out`` (the mean,
+  ``tinct.color.ab_bins``'s 261 bins). The published decoding is softmax → ``model_out`` (the mean,
   T = 1) → ×110 → ``upsample4``; T = 1 is vividness 0, which is this model's default, so the default
   reproduces it. The ×4 upsampling is left to the caller (``Colorizer`` resizes a*b* to the full
   image in one bilinear step instead of their two: 64→256→full; see :meth:`ECCV16.published_forward`).

@@ -23,7 +23,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from tinct.color.gamut import nearest_bin, rebalancing_weights
+from tinct.color.ab_bins import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
 from tinct.device import pick_device
@@ -119,6 +119,8 @@ def _mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtyp
 
 
 def _lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """The lr multiplier at optimizer step ``step`` (0-based) of ``total_steps``: a linear warmup
+    over ``cfg.warmup_steps``, then 1 or a cosine decay to 0 (``cfg.schedule``)."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "cosine":
@@ -272,7 +274,6 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
         optimizer = torch.optim.SGD(param_groups, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     else:
         optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    lr_scales = [g["lr_scale"] for g in groups]
 
     # Every process count uses DistributedSampler's seeded permutation, so a global batch holds the
     # same photos with 1 or N processes and a resume may change the number of processes.
@@ -281,6 +282,10 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
     autocast_dtype, scaler = _mixed_precision(cfg, device)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
+    # Step s of the run uses each group's own lr (cfg.lr × its scale) × _lr_factor(s). LambdaLR counts
+    # optimizer steps (steps_per_epoch per epoch, as the batch size divides evenly over processes and
+    # accumulation); its position travels in the resume state.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(cfg, step, total_steps))
 
     rows: list[dict] = []
     start_epoch = 0
@@ -293,6 +298,12 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
         state = load_resume_state(resume_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if "scheduler" in state:
+            scheduler.load_state_dict(state["scheduler"])
+        else:  # a resume file written before the schedule was saved: its position follows from the epoch
+            scheduler.last_epoch = int(state["epoch"]) * steps_per_epoch
+            for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+                group["lr"] = base_lr * _lr_factor(cfg, scheduler.last_epoch, total_steps)
         start_epoch = int(state["epoch"])
         rows = list(state["rows"])
         best_val = float(state["best_val"])
@@ -340,7 +351,6 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not info.is_main, leave=False, unit="batch")
         optimizer.zero_grad(set_to_none=True)
         for i, (L, ab, *maybe_hints) in enumerate(bar):
-            step = epoch * steps_per_epoch + i // cfg.grad_accum
             L, ab = L.to(device, non_blocking=True), ab.to(device, non_blocking=True)
             hints = maybe_hints[0].to(device, non_blocking=True) if maybe_hints else None
             last_micro_step = (i + 1) % cfg.grad_accum == 0 or i + 1 == len(loader)
@@ -353,14 +363,13 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
                 scaled = parts["loss"] / cfg.grad_accum
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
             if last_micro_step:
-                factor = _lr_factor(cfg, step, total_steps)
-                for group, scale in zip(optimizer.param_groups, lr_scales, strict=True):
-                    group["lr"] = cfg.lr * scale * factor
+                step_lr = optimizer.param_groups[-1]["lr"]  # the lr logged for the epoch's last step
                 if scaler is not None:
                     scaler.step(optimizer)
                     scaler.update()
                 else:
                     optimizer.step()
+                scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 if ema is not None:
                     ema.update_parameters(model)
@@ -375,7 +384,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
         row = {
             "epoch": epoch + 1,
             "step": (epoch + 1) * steps_per_epoch,
-            "lr": optimizer.param_groups[-1]["lr"],
+            "lr": step_lr,
             "train_loss": round(train_loss, 6),
             "val_loss": "",
             "val_psnr": "",
@@ -388,7 +397,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
         rows.append(row)
         dist.barrier(info)
         if info.is_main:
-            _write_epoch(out, model, ema, scaler, optimizer, cfg, epoch + 1, rows, row, samples, best_val)
+            _write_epoch(out, model, ema, scaler, optimizer, scheduler, cfg, epoch + 1, rows, row, samples, best_val)
             if row["val_loss"] != "" and row["val_loss"] < best_val:
                 best_val = row["val_loss"]
             msg = f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}"
@@ -399,7 +408,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
     return FitResult(out, _eval_model(model, ema))
 
 
-def _write_epoch(out, model, ema, scaler, optimizer, cfg, epoch, rows, row, samples, best_val) -> None:
+def _write_epoch(out, model, ema, scaler, optimizer, scheduler, cfg, epoch, rows, row, samples, best_val) -> None:
     """Write the epoch's weights (the EMA ones if enabled), resume state, metrics, plot and samples."""
     ckpt = out / "checkpoints"
     extra = {"epoch": epoch, "train_config": cfg.to_dict(), "val_loss": row["val_loss"], "val_psnr": row["val_psnr"]}
@@ -414,6 +423,7 @@ def _write_epoch(out, model, ema, scaler, optimizer, cfg, epoch, rows, row, samp
             "epoch": epoch,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
             "rows": rows,
             "best_val": min(best_val, row["val_loss"]) if row["val_loss"] != "" else best_val,
             "torch_rng": torch.get_rng_state(),
