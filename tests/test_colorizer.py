@@ -13,8 +13,11 @@ from PIL import Image
 from tinct.color.lab import lab_to_rgb, rgb_to_lab
 from tinct.inference import Colorizer, combine_lab, hints_to_tensor, image_lightness, parse_color, parse_hints
 from tinct.inference import colorizer as colorizer_module
+from tinct.io.images import read_image
 from tinct.models import create_model
 from tinct.models.loading import save_model
+
+from .conftest import VAL_PHOTOS
 
 TINY_UNET = {"decoder_channels": (8, 8, 8, 8)}
 
@@ -242,3 +245,20 @@ def test_gray_input_is_never_expanded_and_gives_the_same_result(tmp_path, unet):
     assert np.array_equal(unet.colorize(gray), expected)
     assert np.array_equal(unet.colorize(tmp_path / "g.png"), expected)
     assert np.array_equal(unet.colorize(Image.fromarray(gray)), expected)
+
+
+@pytest.mark.skipif(not VAL_PHOTOS.is_dir(), reason="shared photos not available")
+def test_the_shipped_default_keeps_a_studio_shot_neutral_and_colors_a_landscape():
+    """The bundled default at its own vividness: a measuring tape on white (true mean chroma 2)
+    stays near neutral, while Mount Rushmore under a blue sky (true mean chroma 20) gets most of
+    its color. Both photos are in val, which the default never trained on."""
+    from tinct.metrics import mean_chroma
+    from tinct.metrics.evaluate import gray_version
+
+    colorizer = Colorizer.load("default", backend="torch")
+    chroma = {
+        name: float(mean_chroma(colorizer.colorize(gray_version(read_image(VAL_PHOTOS / name)))))
+        for name in ("gcompris-qt-data__measuringTape6.jpg", "gcompris-qt-data__mountRushmore.jpg")
+    }
+    tape, rushmore = chroma.values()
+    assert tape < 6 and rushmore > 12 and rushmore > 3 * tape, chroma
