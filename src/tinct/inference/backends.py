@@ -166,14 +166,11 @@ class OnnxRuntimeBackend:
         folder = cache_dir()
         path = folder / f"{model.config.name}-{_model_key(model, DEFAULT_OPSET)}.onnx"
         if not path.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
             log.info("exporting %s to %s (once; reused while the weights are unchanged)", model.config.name, path)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            try:
-                export_onnx(model, tmp, opset=DEFAULT_OPSET, verify=True)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            # export_onnx verifies in memory, then writes through tinct.io's atomic writer (fsync,
+            # rename): a process killed mid-export, or a failed verification, never leaves a file
+            # under this name, and two processes exporting at once both end with a whole file.
+            export_onnx(model, path, opset=DEFAULT_OPSET, verify=True)
         return path
 
     def predict_ab(
