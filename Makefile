@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 # Debian's chromium for tests/test_serve_browser.py (Playwright drives it; never `playwright install`).
 # Installs only where that is possible without asking: as root (CI) or with password-less sudo.

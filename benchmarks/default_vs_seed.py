@@ -2,7 +2,7 @@
 size, EfficientNet-Lite0 U-Net) against the `seed` model (every convolution at 128×128), the
 whole pipeline from JPEG file to JPEG file, median of several runs after a warm-up.
 
-    python benchmarks/default_vs_seed.py [--reps 3] [--threads N]
+    python benchmarks/default_vs_seed.py [--reps 3] [--threads N] [--out docs/results/default_vs_seed.md]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from PIL import Image
 
 from tinct.inference import Colorizer
 from tinct.io.images import read_image, write_image
+from tinct.io.tables import write_table
 
 VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "val"
 
@@ -50,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out", metavar="MD", help="also write the table to, e.g., docs/results/default_vs_seed.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,11 +63,15 @@ def main() -> None:
             h, w = colorizer.working_shape(3000, 4000)
             seconds = time_colorize(colorizer, src, Path(tmp) / f"out-{name}.jpg", args.reps)
             rows.append((name, f"{w}x{h}", seconds))
-    print(f"12 MP (4000x3000) JPEG in -> JPEG out, torch threads {args.threads}, median of {args.reps}")
-    print("| model | model input | seconds |")
-    print("|---|---|---:|")
-    for name, size, seconds in rows:
-        print(f"| {name} | {size} | {seconds:.2f} |")
+    lines = [
+        f"12 MP (4000x3000) JPEG in -> JPEG out, torch threads {args.threads}, median of {args.reps}",
+        "| model | model input | seconds |",
+        "|---|---|---:|",
+        *(f"| {name} | {size} | {seconds:.2f} |" for name, size, seconds in rows),
+    ]
+    print("\n".join(lines))
+    if args.out:
+        write_table(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ predictions at full resolution, so the table is cheap to extend.
 
     python scripts/decoding_sweep.py ../shared/data/photos/val default runs/stamps-l1/checkpoints/last.safetensors
 
-Prints one markdown row per variant: mean PSNR (dB), colorfulness / truth colorfulness (%).
+Prints one markdown row per variant: mean PSNR (dB), colorfulness / truth colorfulness (%);
+`--out docs/results/decoding_sweep.md` also writes the table there.
 The first model is "the model"; the ensemble rows average all of them.
 """
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 
 from tinct.inference.colorizer import Colorizer, combine_lab, image_lightness
 from tinct.io.images import list_images, read_image
+from tinct.io.tables import write_table
 from tinct.metrics.evaluate import gray_version
 from tinct.metrics.image import evaluate_pair
 
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("data")
     parser.add_argument("models", nargs="+", help="weights: bundled names or .safetensors paths")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", metavar="MD", help="also write the table to, e.g., docs/results/decoding_sweep.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     colorizers = [Colorizer.load(m, backend="torch") for m in args.models]
@@ -69,12 +72,16 @@ def main() -> None:
         variants["ensemble of all models with mirrors, × 1.1"] = lambda p: (
             sum(sum(m[0]) for m in p) / (2 * len(p)) * 1.1
         )
-    print("| a\\*b\\* decoding | PSNR (dB) | colorfulness / truth |\n|:---|---:|---:|")
+    lines = ["| a\\*b\\* decoding | PSNR (dB) | colorfulness / truth |", "|:---|---:|---:|"]
+    print("\n".join(lines))
     for name, decode in variants.items():
         scores = [evaluate_pair(combine_lab(L, decode(preds)), rgb) for rgb, L, preds in photos]
         psnr = np.mean([s["psnr"] for s in scores])
         ratio = np.mean([s["colorfulness"] for s in scores]) / np.mean([s["colorfulness_truth"] for s in scores])
-        print(f"| {name} | {psnr:.2f} | {100 * ratio:.1f}% |", flush=True)
+        lines.append(f"| {name} | {psnr:.2f} | {100 * ratio:.1f}% |")
+        print(lines[-1], flush=True)  # row by row: each variant takes a while on a large folder
+    if args.out:
+        write_table(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

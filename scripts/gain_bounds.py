@@ -12,7 +12,8 @@ better. This script bounds that, using the truth (so none of these rows is a usa
     python scripts/gain_bounds.py ../shared/data/photos/val default [--target 65]
 
 Prints a markdown table: the best mean PSNR (dB) of each policy whose colorfulness reaches
-TARGET % of the truth's (mean over photos of colorfulness / mean of the truth's, as `tinct eval`).
+TARGET % of the truth's (mean over photos of colorfulness / mean of the truth's, as `tinct eval`);
+`--out docs/results/gain_bounds.md` also writes it there.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from tinct.inference.colorizer import Colorizer, combine_lab, image_lightness
 from tinct.io.images import list_images, read_image
+from tinct.io.tables import write_table
 from tinct.metrics import mean_chroma
 from tinct.metrics.evaluate import gray_version
 from tinct.metrics.image import evaluate_pair
@@ -53,6 +55,7 @@ def main() -> None:
     parser.add_argument("model", help="weights: a bundled name or a .safetensors path")
     parser.add_argument("--target", type=float, default=65.0, help="colorfulness, %% of the truth's")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", metavar="MD", help="also write the table to, e.g., docs/results/gain_bounds.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     colorizer = Colorizer.load(args.model, backend="torch")
@@ -88,12 +91,17 @@ def main() -> None:
         ],
     }
     baseline = psnr[:, 0].mean()
-    print(f"gray: {baseline:.2f} dB; target: colorfulness ≥ {args.target:g}% of the truth's ({truth_cf:.1f})\n")
-    print("| per-photo a\\*b\\* gain | PSNR (dB) | vs gray | colorfulness / truth | setting |")
-    print("|:---|---:|---:|---:|:---|")
+    lines = [
+        f"gray: {baseline:.2f} dB; target: colorfulness ≥ {args.target:g}% of the truth's ({truth_cf:.1f})\n",
+        "| per-photo a\\*b\\* gain | PSNR (dB) | vs gray | colorfulness / truth | setting |",
+        "|:---|---:|---:|---:|:---|",
+    ]
     for name, options in policies.items():
         p, c, label = best(options)
-        print(f"| {name} | {p:.2f} | {p - baseline:+.2f} | {c:.1f}% | {label} |")
+        lines.append(f"| {name} | {p:.2f} | {p - baseline:+.2f} | {c:.1f}% | {label} |")
+    print("\n".join(lines))
+    if args.out:
+        write_table(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

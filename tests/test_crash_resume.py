@@ -70,6 +70,7 @@ def _epochs(run: Path) -> list[int]:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow  # two `tinct train` subprocesses and a third run in-process: tens of seconds on 2 cores
 def test_train_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     write_photos(tmp_path / "data", 32, size=(96, 80))
     config = tmp_path / "tiny.toml"

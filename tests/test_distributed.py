@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tinct.io.weights import load_weights
@@ -16,6 +17,7 @@ from .conftest import write_photos
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
+@pytest.mark.slow  # torchrun with two training processes plus a one-process run: tens of seconds
 def test_two_process_training_matches_one_process(tmp_path):
     data = tmp_path / "data"
     write_photos(data, 8, size=(96, 96))

@@ -8,6 +8,8 @@ stem hints and a baked vividness.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 
 import numpy as np
@@ -19,6 +21,7 @@ pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from tinct.cli import main  # noqa: E402
+from tinct.export import onnx as onnx_module  # noqa: E402
 from tinct.export.onnx import export_onnx, read_onnx_metadata, verify_onnx  # noqa: E402
 from tinct.inference import Colorizer, backends  # noqa: E402
 from tinct.models import create_model  # noqa: E402
@@ -32,8 +35,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def hint_model(tmp_path_factory):
-    """(weights path, ONNX path exported by `tinct export`) for a classification unet with hints
-    entering at every decoder stage (the size-dependent pooling the export has to trace)."""
+    """(weights path, ONNX path exported by `tinct export`, what it printed) for a classification
+    unet with hints entering at every decoder stage (the size-dependent pooling the export has to
+    trace)."""
     folder = tmp_path_factory.mktemp("onnx")
     torch.manual_seed(0)
     model = create_model("unet", head="classification", hints=True, hint_injection="multiscale", **TINY)
@@ -43,8 +47,10 @@ def hint_model(tmp_path_factory):
     weights = folder / "hint.safetensors"
     save_model(weights, model)
     onnx_path = folder / "hint.onnx"
-    assert main(["export", str(weights), "-o", str(onnx_path), "--opset", "17"]) == 0
-    return weights, onnx_path
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # capsys cannot reach a module-scoped fixture
+        assert main(["export", str(weights), "-o", str(onnx_path), "--opset", "17"]) == 0
+    return weights, onnx_path, printed.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +61,10 @@ def regression_model(tmp_path_factory):
     return model, path
 
 
-def test_cli_export_writes_verified_dynamic_graph(hint_model, capsys):
-    _, onnx_path = hint_model
-    assert "verified against torch" in capsys.readouterr().out or onnx_path.is_file()
+def test_cli_export_writes_verified_dynamic_graph(hint_model):
+    _, onnx_path, printed = hint_model
+    assert f"wrote {onnx_path}" in printed and "verified against torch" in printed
+    assert [p.name for p in onnx_path.parent.iterdir() if p.suffix != ".safetensors"] == [onnx_path.name]
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     inputs = {i.name: i.shape for i in session.get_inputs()}
     assert inputs == {"L": ["batch", 1, "height", "width"], "hints": ["batch", 3, "height", "width"], "vividness": []}
@@ -66,7 +73,7 @@ def test_cli_export_writes_verified_dynamic_graph(hint_model, capsys):
 
 
 def test_classification_hints_onnx_matches_torch_at_two_sizes(hint_model):
-    weights, onnx_path = hint_model
+    weights, onnx_path, _ = hint_model
     model, _ = load_model(weights)
     diff = verify_onnx(onnx_path, model, sizes=[(64, 96), (128, 32)], batch=2)
     assert diff <= 1e-3
@@ -86,7 +93,7 @@ def test_regression_baked_vividness_matches_torch_at_two_sizes(regression_model)
 
 
 def test_onnxruntime_backend_colorizes_like_torch(hint_model):
-    weights, onnx_path = hint_model
+    weights, onnx_path, _ = hint_model
     by_torch = Colorizer.load(weights, backend="torch", device="cpu", size=64)
     by_ort = Colorizer.load(weights, device="cpu", size=64, backend="onnxruntime", onnx=onnx_path)
     assert by_ort.backend.name == "onnxruntime" and "onnxruntime" in repr(by_ort)
@@ -99,17 +106,43 @@ def test_onnxruntime_backend_colorizes_like_torch(hint_model):
 
 
 def test_backend_exports_once_into_the_cache(hint_model, tmp_path, monkeypatch):
-    weights, onnx_path = hint_model
+    weights, onnx_path, _ = hint_model
     model, _ = load_model(weights)
     monkeypatch.setenv("TINCT_CACHE_DIR", str(tmp_path))
-    cached = backends.cache_dir() / f"unet-{backends._model_key(model, 17)}.onnx"
-    cached.parent.mkdir(parents=True)
-    shutil.copy(onnx_path, cached)  # as if exported by an earlier run: no export now
-    backend = backends.create_backend("onnxruntime", model)
-    assert backend.path == cached
-    other = create_model("unet", head="regression", **TINY)
+    exported = []
+
+    def export_by_copy(model, path, **kwargs):  # the real export is tested above; this counts calls
+        exported.append(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(onnx_path, path)
+        return path
+
+    monkeypatch.setattr(onnx_module, "export_onnx", export_by_copy)
+    first = backends.create_backend("onnxruntime", model)
+    again = backends.create_backend("onnxruntime", model)
+    assert exported == [first.path] and again.path == first.path
+    assert first.path == backends.cache_dir() / f"unet-{backends._model_key(model, 17)}.onnx"
+    # The same config with other weights is another cache entry, hence one more export.
+    other = create_model("unet", head="classification", hints=True, hint_injection="multiscale", **TINY)
+    backends.create_backend("onnxruntime", other)
+    assert len(exported) == 2 and exported[1] != first.path
     with pytest.raises(ValueError, match="not from this"):
-        backends.OnnxRuntimeBackend(other, onnx_path)
+        backends.OnnxRuntimeBackend(create_model("unet", head="regression", **TINY), onnx_path)
+
+
+def test_failed_verification_writes_nothing(hint_model, tmp_path, monkeypatch):
+    weights, _, _ = hint_model
+    monkeypatch.setattr(onnx_module, "verify_onnx", lambda *args, **kwargs: 0.5)
+    target = tmp_path / "out" / "model.onnx"
+    with pytest.raises(RuntimeError, match="not written"):
+        main(["export", str(weights), "-o", str(target)])
+    assert not target.parent.exists() or list(target.parent.iterdir()) == []
+    # An earlier file under the target name is left as it was.
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(b"an earlier export")
+    with pytest.raises(RuntimeError, match="not written"):
+        export_onnx(create_model("unet", **TINY), target)
+    assert list(target.parent.iterdir()) == [target] and target.read_bytes() == b"an earlier export"
 
 
 def test_auto_backend_falls_back_to_torch(monkeypatch):
@@ -121,7 +154,7 @@ def test_auto_backend_falls_back_to_torch(monkeypatch):
 
 
 def test_cli_colorize_with_onnxruntime_backend(hint_model, tmp_path):
-    weights, onnx_path = hint_model
+    weights, onnx_path, _ = hint_model
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40), dtype=np.uint8)).save(src / "a.png")
@@ -132,6 +165,6 @@ def test_cli_colorize_with_onnxruntime_backend(hint_model, tmp_path):
 
 
 def test_cli_export_rejects_bad_vividness(hint_model, tmp_path, capsys):
-    weights, _ = hint_model
+    weights, _, _ = hint_model
     assert main(["export", str(weights), "-o", str(tmp_path / "x.onnx"), "--vividness", "2"]) == 2
     assert "vividness" in capsys.readouterr().err

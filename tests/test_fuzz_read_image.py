@@ -98,7 +98,11 @@ def folder():
         yield Path(name)
 
 
-@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# A fixed profile: derandomize makes the 200 examples a function of the test alone, so any failure
+# reproduces on every machine and every run (and CI never passes by luck of the draw).
+@settings(
+    max_examples=200, deadline=None, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     data=st.one_of(st.binary(max_size=2048), mutated()),
     suffix=st.sampled_from([".jpg", ".png", ".gif", ".webp", ".tif", ".bin"]),

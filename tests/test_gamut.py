@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tinct.color.ab_bins import ab_bins, annealed_mean, nearest_bin, rebalancing_weights, soft_encode
-from tinct.color.lab import lab_to_rgb, rgb_to_lab
+from tinct.color.lab import rgb_to_lab
 
 
 def test_bins_cover_the_srgb_gamut():
@@ -33,13 +33,23 @@ def test_rebalancing_favours_rare_colors():
     gray = nearest_bin(torch.zeros(1, 2, 1, 1), bins).item()
     counts[gray] = 10_000
     w = rebalancing_weights(counts, bins, lam=0.5)
-    assert w[gray] < w.median()
+    assert w.shape == (261,) and w.dtype == torch.float32 and torch.isfinite(w).all() and (w > 0).all()
+    assert w.argmin() == gray and w[gray] < 0.2 * w.median()
+    # λ = 1 ignores the data: every class weighs the same, and the expected weight is 1.
+    assert torch.allclose(rebalancing_weights(counts, bins, lam=1.0), torch.ones(len(bins)))
+
+
+def test_rebalancing_matches_zhang_et_al_without_smoothing():
+    """With σ → 0 the smoothed distribution is the empirical one, so the weights must be Zhang et
+    al.'s w ∝ ((1 − λ)·p + λ/Q)⁻¹, scaled so that the expected weight Σ p·w is 1."""
+    bins = ab_bins()
+    counts = torch.randint(0, 50, (len(bins),), generator=torch.Generator().manual_seed(0)).double()
     p = counts / counts.sum()
-    assert w.shape == (261,) and (w > 0).all()
-    # Uniform data gets (near) uniform weights.
-    flat = rebalancing_weights(torch.ones(len(bins)), bins)
-    assert flat.std() / flat.mean() < 0.5
-    assert torch.isfinite(w).all() and p.sum() == pytest.approx(1)
+    expected = 1 / (0.7 * p + 0.3 / len(bins))
+    expected = expected / (p * expected).sum()
+    got = rebalancing_weights(counts, bins, lam=0.3, sigma=1e-3)
+    assert torch.allclose(got.double(), expected, rtol=1e-5)
+    assert (p * got.double()).sum() == pytest.approx(1)
 
 
 def test_annealed_mean_interpolates_mean_and_mode():
@@ -58,12 +68,16 @@ def test_annealed_mean_interpolates_mean_and_mode():
         annealed_mean(logits, bins, 0.0)
 
 
-def test_bin_colors_round_trip_in_gamut_at_some_lightness():
+def test_every_bin_holds_some_srgb_color():
+    """The 261 classes are exactly the 10-unit cells that sRGB reaches: a dense sample of the RGB
+    cube (an independent construction from the cube-surface one in the module) lands in every bin
+    and in no cell outside them."""
     bins = ab_bins()
-    L = torch.linspace(5, 95, 19)
-    lab = torch.stack(
-        (L[:, None].expand(-1, len(bins)), bins[None, :, 0].expand(len(L), -1), bins[None, :, 1].expand(len(L), -1))
-    )
-    err = (rgb_to_lab(lab_to_rgb(lab)) - lab).abs().amax(dim=0).min(dim=0).values
-    # Each cell holds some sRGB color; its centre is within one cell of one.
-    assert err.max() < 15
+    levels = torch.linspace(0, 1, 48)
+    rgb = torch.stack(torch.meshgrid(levels, levels, levels, indexing="ij")).reshape(3, 1, -1)
+    ab = rgb_to_lab(rgb)[1:].reshape(2, -1).T
+    cells = {tuple(c) for c in (torch.round(ab / 10) * 10).long().tolist()}
+    assert cells <= {tuple(b) for b in bins.long().tolist()}
+    # Every bin centre is within a cell's half diagonal of a sampled color (a cell no sRGB color
+    # reaches would be a class no training pixel can have).
+    assert torch.cdist(bins, ab).min(dim=1).values.max() <= 5 * 2**0.5

@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -99,15 +98,30 @@ class ServerThread:
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        # Set once the server has started, or has given up: an event, not a polled wall-clock budget.
+        self.settled = threading.Event()
+        startup = self.server.startup
+
+        async def startup_then_signal(*args, **kwargs):
+            try:
+                await startup(*args, **kwargs)
+            finally:
+                self.settled.set()
+
+        self.server.startup = startup_then_signal
+
+    def _run(self) -> None:
+        try:
+            self.server.run(sockets=[self.sock])
+        finally:
+            self.settled.set()
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
+        self.settled.wait(600)  # only a guard against a hung test, never reached by a live server
+        if not self.server.started:
+            raise RuntimeError("the test server did not start")
         return self
 
     def __exit__(self, *exc) -> None:

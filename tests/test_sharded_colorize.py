@@ -75,6 +75,7 @@ def test_shard_helpers():
     assert rank_log_path("logs/run.jsonl", "out", Shard(1, 2)) == Path("logs/run.rank1.jsonl")
 
 
+@pytest.mark.slow  # torchrun with two colorizing processes: each imports torch and loads a model
 def test_two_processes_write_each_output_once(tmp_path, weights):
     src = tmp_path / "in"
     write_photos(src, COUNT, size=(48, 40))
@@ -132,6 +133,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # torchrun with two colorizing processes: each imports torch and loads a model
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find torchrun's workers")
 def test_killed_run_resumes_without_redoing_finished_files(tmp_path, weights):
     src = tmp_path / "in"

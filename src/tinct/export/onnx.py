@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import os
 import types
@@ -33,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import tinct
+from tinct.io.images import atomic_write_bytes
 from tinct.models.base import ColorizationModel, check_vividness
 
 __all__ = ["DEFAULT_OPSET", "METADATA_KEY", "OnnxColorizer", "export_onnx", "read_onnx_metadata", "verify_onnx"]
@@ -205,11 +207,12 @@ def export_onnx(
     """Export ``model`` (decoding included) to an ONNX file and check it with ONNX Runtime.
 
     Args:
-        path: the ``.onnx`` file to write (parent folders are created).
+        path: the ``.onnx`` file to write, atomically (parent folders are created); it is written
+            only once the graph has passed verification.
         opset: ONNX opset version.
         vividness: bake this vividness in; default: a ``vividness`` scalar input.
         verify: run :func:`verify_onnx` (two input sizes, random inputs, max a*b* difference ≤
-            1e-3) and raise ``RuntimeError`` if it fails.
+            1e-3) before writing, and raise ``RuntimeError`` (writing nothing) if it fails.
 
     Returns:
         ``Path(path)``.
@@ -219,7 +222,6 @@ def export_onnx(
     except ImportError as err:
         raise ImportError("ONNX export needs the onnx package: pip install 'tinct[onnx]'") from err
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = OnnxColorizer(model, vividness).eval()
     names = wrapper.input_names()
     height, width = _sizes(model)[0]
@@ -229,6 +231,9 @@ def export_onnx(
             continue
         dynamic[name] = {0: "batch"} if model.fixed_size is not None else {0: "batch", 2: "height", 3: "width"}
     dynamic["ab"] = {0: "batch"} if model.fixed_size is not None else {0: "batch", 2: "out_height", 3: "out_width"}
+    # The graph is built, labelled and verified in memory and only then written, through the one
+    # atomic writer: a failed verification leaves neither a file nor a temporary file behind.
+    buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad(), _export_patches():
         # The TorchScript-based exporter warns about its own deprecation and about tracing the
         # models' size checks (Python booleans); neither matters for these graphs.
@@ -236,7 +241,7 @@ def export_onnx(
         torch.onnx.export(
             wrapper,
             wrapper.example_inputs(height, width),
-            str(path),
+            buffer,
             dynamo=False,
             opset_version=opset,
             input_names=names,
@@ -244,16 +249,19 @@ def export_onnx(
             dynamic_axes=dynamic,
             do_constant_folding=True,
         )
-    proto = onnx.load(str(path))
+    proto = onnx.load_from_string(buffer.getvalue())
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(_metadata(model, vividness, opset), sort_keys=True)
     proto.producer_name = "tinct"
     proto.producer_version = tinct.__version__
-    onnx.save(proto, str(path))
+    data = proto.SerializeToString()
     if verify:
-        diff = verify_onnx(path, model, vividness=vividness)
+        diff = verify_onnx(data, model, vividness=vividness)
         if not diff <= TOLERANCE:
-            raise RuntimeError(f"{path}: ONNX Runtime differs from torch by {diff:.3g} a*b* units (> {TOLERANCE})")
+            raise RuntimeError(
+                f"{path}: not written: ONNX Runtime differs from torch by {diff:.3g} a*b* units (> {TOLERANCE})"
+            )
+    atomic_write_bytes(path, data)
     return path
 
 
@@ -276,20 +284,24 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def verify_onnx(
-    path: str | os.PathLike,
+    path: str | os.PathLike | bytes,
     model: ColorizationModel,
     *,
     vividness: float | None = None,
     sizes: Sequence[tuple[int, int]] | None = None,
     batch: int = 2,
 ) -> float:
-    """Largest |a*b*| difference between ONNX Runtime on ``path`` and ``model.decode(model(L, hints))`` in torch,
-    over random inputs at each (H, W) of ``sizes`` (default: two different valid sizes)."""
+    """Largest |a*b*| difference between ONNX Runtime on ``path`` (a file, or the serialized graph
+    itself) and ``model.decode(model(L, hints))`` in torch, over random inputs at each (H, W) of
+    ``sizes`` (default: two different valid sizes)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = path if isinstance(path, bytes) else str(path)
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    if isinstance(path, bytes):
+        path = "the exported graph"
     reference = copy.deepcopy(model).to("cpu", torch.float32).eval()
     wrapper = OnnxColorizer(model, vividness)
     names = wrapper.input_names()

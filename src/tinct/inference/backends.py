@@ -40,11 +40,10 @@ __all__ = [
 
 BACKENDS = ("torch", "onnxruntime", "auto")
 
-#: "auto" prefers ONNX Runtime: measured on the 2-core AMD EPYC VM (benchmarks/RESULTS.md, `make bench`,
-#: bundled default unet regression+hints at 192x256): the model alone takes 14 ms in onnxruntime vs 23 ms in
-#: torch; end to end (JPEG in, JPEG out) 0.03 s vs 0.04 s at 1 MP, 0.21 s vs 0.23 s at 12 MP and 0.40 s vs
-#: 0.41 s at 24 MP. With the cores oversubscribed by other processes, torch's OpenMP threads degrade far
-#: worse: 4.6 s vs 57 ms for the model in a deprioritised run. `tinct colorize` defaults to "auto".
+#: "auto" prefers ONNX Runtime: on CPU it ran the bundled default model faster than torch, end to end
+#: no slower, and degraded far less when other processes oversubscribe the cores (torch's OpenMP
+#: threads). The measurements are in benchmarks/RESULTS.md (`make bench` writes them), not here,
+#: so that they cannot go stale in a comment. `tinct colorize` defaults to "auto".
 AUTO_PREFERS_ONNXRUNTIME = True
 
 
@@ -168,14 +167,11 @@ class OnnxRuntimeBackend:
         folder = cache_dir()
         path = folder / f"{model.config.name}-{_model_key(model, DEFAULT_OPSET)}.onnx"
         if not path.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
             log.info("exporting %s to %s (once; reused while the weights are unchanged)", model.config.name, path)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            try:
-                export_onnx(model, tmp, opset=DEFAULT_OPSET, verify=True)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            # export_onnx verifies in memory, then writes through tinct.io's atomic writer (fsync,
+            # rename): a process killed mid-export, or a failed verification, never leaves a file
+            # under this name, and two processes exporting at once both end with a whole file.
+            export_onnx(model, path, opset=DEFAULT_OPSET, verify=True)
         return path
 
     def run(

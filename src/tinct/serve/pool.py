@@ -125,7 +125,7 @@ class WorkerPool:
             # Cancelling the asyncio wrapper (timeout, client gone) cancels the job if it is still
             # waiting; a running one finishes and its result is discarded.
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise PoolTimeout from None
 
     def shutdown(self) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 
 def _opt(default: Any, doc: str, **cli: Any) -> Any:

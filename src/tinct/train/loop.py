@@ -27,7 +27,7 @@ from tinct.color.ab_bins import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
 from tinct.device import pick_device
-from tinct.io.images import atomic_write_bytes, list_images
+from tinct.io.images import atomic_write_bytes, list_images, temp_file_target
 from tinct.io.weights import load_weights
 from tinct.losses import build_loss
 from tinct.metrics import psnr
@@ -292,9 +292,11 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
     best_val = math.inf
     if cfg.resume:
         if info.is_main:
-            # A kill during an atomic write leaves its hidden temporary file behind; never the target.
-            for leftover in (out / "checkpoints").glob(".*.tmp"):
-                leftover.unlink(missing_ok=True)
+            # A kill during an atomic write leaves its hidden temporary file behind, never a partial
+            # target. Only rank 0 writes here, so any such file anywhere in the run folder is ours.
+            for leftover in out.rglob(".*.tmp"):
+                if temp_file_target(leftover.name) is not None:
+                    leftover.unlink(missing_ok=True)
         state = load_resume_state(resume_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,49 @@
+"""Training is a function of the recipe and the photos: two separate processes training a hint
+model with the same seed end with bit-identical weights.
+
+Each process gets a different PYTHONHASHSEED, so any random stream still seeded from Python's
+salted ``hash()`` of a string (as the simulated hints once were) makes the runs differ.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tinct.io.weights import load_weights
+
+from .conftest import write_photos
+
+
+def _env(hash_seed: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return {**env, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": hash_seed}
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_hint_model_to_identical_weights(tmp_path):
+    write_photos(tmp_path / "data", 6, size=(80, 72))
+    jobs = []
+    for run, hash_seed in (("a", "1"), ("b", "2")):
+        config = tmp_path / f"{run}.toml"
+        config.write_text(
+            f'data = "{tmp_path / "data"}"\nout = "{tmp_path / run}"\nmodel = "unet"\nsize = 64\nepochs = 2\n'
+            'batch_size = 3\nthreads = 1\ndevice = "cpu"\nseed = 7\nlr = 0.001\n'
+            'model_args = { decoder_channels = [8, 8, 8, 8], head = "regression", hints = true }\n'
+        )
+        cmd = [sys.executable, "-m", "tinct", "train", "--config", str(config)]
+        jobs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(hash_seed)))
+    for job in jobs:
+        _, err = job.communicate(timeout=600)
+        assert job.returncode == 0, err.decode(errors="replace")[-3000:]
+
+    a, meta = load_weights(tmp_path / "a" / "checkpoints" / "last.safetensors")
+    b, _ = load_weights(tmp_path / "b" / "checkpoints" / "last.safetensors")
+    assert meta["config"]["hints"] is True and meta["epoch"] == 2
+    assert a.keys() == b.keys()
+    differ = [name for name in a if not torch.equal(a[name], b[name])]
+    assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:5]}"
