@@ -75,7 +75,10 @@ def test_feature_loss_is_zero_for_the_truth_and_prefers_the_true_hue_to_gray():
     loss = build_loss("feat", "regression")
     L = 40 + 30 * torch.rand(2, 1, 64, 64)
     truth = torch.stack((torch.full((64, 64), -40.0), torch.full((64, 64), 45.0)))[None].repeat(2, 1, 1, 1)
-    as_raw = lambda ab: ab[:, :, ::2, ::2] / 128  # noqa: E731 — stride-2 head output of a flat target
+
+    def as_raw(ab: torch.Tensor) -> torch.Tensor:  # the stride-2 head output that decodes to `ab`
+        return ab[:, :, ::2, ::2] / 128
+
     exact = loss(as_raw(truth), truth, L)["feat"]
     gray = loss(as_raw(torch.zeros_like(truth)), truth, L)["feat"]
     faded = loss(as_raw(truth * 0.7), truth, L)["feat"]
