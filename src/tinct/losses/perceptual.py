@@ -46,13 +46,9 @@ class ImageNetFeatureLoss(nn.Module):
         return self
 
     def _features(self, rgb: torch.Tensor) -> list[torch.Tensor]:
-        x = F.relu6(self.net._bn0(self.net._conv_stem((rgb - INPUT_MEAN) / INPUT_STD)))
-        out = []
-        for i, block in enumerate(self.net._blocks):
-            x = block(x)
-            if i in FEATURE_BLOCKS:
-                out.append(x)
-        return out
+        """(N, 3, h, w) sRGB in [0, 1] → the feature maps of `FEATURE_BLOCKS`."""
+        every_block = self.net.features((rgb - INPUT_MEAN) / INPUT_STD)  # the trunk stops at the last one
+        return [every_block[i] for i in FEATURE_BLOCKS]
 
     def forward(self, L: torch.Tensor, pred_ab: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
         """L: (N, 1, H, W) L* in [0, 100]; pred_ab, target_ab: (N, 2, H, W) in a*b* units → scalar."""
