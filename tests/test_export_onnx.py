@@ -130,6 +130,22 @@ def test_backend_exports_once_into_the_cache(hint_model, tmp_path, monkeypatch):
         backends.OnnxRuntimeBackend(create_model("unet", head="regression", **TINY), onnx_path)
 
 
+def test_backend_loads_an_existing_export_into_one_session(hint_model, monkeypatch):
+    """The metadata check and the runs share one ONNX Runtime session: the file is parsed once."""
+    weights, onnx_path, _ = hint_model
+    model, _ = load_model(weights)
+    opened = []
+    session_class = ort.InferenceSession
+
+    def counting_session(path, *args, **kwargs):
+        opened.append(path)
+        return session_class(path, *args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", counting_session)
+    backend = backends.OnnxRuntimeBackend(model, onnx_path)
+    assert opened == [str(onnx_path)] and backend.input_names
+
+
 def test_failed_verification_writes_nothing(hint_model, tmp_path, monkeypatch):
     weights, _, _ = hint_model
     monkeypatch.setattr(onnx_module, "verify_onnx", lambda *args, **kwargs: 0.5)

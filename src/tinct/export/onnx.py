@@ -265,14 +265,17 @@ def export_onnx(
     return path
 
 
-def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``tinct`` metadata of an exported file (raises ValueError if it has none)."""
-    import onnxruntime as ort
+def read_onnx_metadata(path: str | os.PathLike, session: Any = None) -> dict[str, Any]:
+    """The ``tinct`` metadata of an exported file (raises ValueError if it has none). Pass the
+    ``onnxruntime.InferenceSession`` already open on ``path``, if there is one, so the file is
+    not loaded twice."""
+    if session is None:
+        import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Reading the metadata through a session also checks that the file loads at all.
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        # Reading the metadata through a session also checks that the file loads at all.
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     if raw is None:
         raise ValueError(f"{path}: not an ONNX file exported by tinct (no '{METADATA_KEY}' metadata)")

@@ -141,14 +141,6 @@ class OnnxRuntimeBackend:
 
         self.model = model
         self.path = Path(onnx_path) if onnx_path is not None else self._cached_export(model)
-        meta = read_onnx_metadata(self.path)
-        ours = json.loads(model.config.to_json())
-        if meta.get("model") != model.config.name or meta.get("config") != ours:
-            raise ValueError(
-                f"{self.path}: exported from {meta.get('model')!r} with config {meta.get('config')}, "
-                f"not from this {model.config.name!r} model"
-            )
-        self.baked_vividness: float | None = meta.get("vividness")
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
@@ -157,7 +149,16 @@ class OnnxRuntimeBackend:
         # Idle workers sleep instead of spinning: on cores shared with other processes spinning
         # doubles the CPU time of a run for no gain (measured on the bench machine).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # One session serves both the metadata check and the runs.
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        meta = read_onnx_metadata(self.path, self.session)
+        ours = json.loads(model.config.to_json())
+        if meta.get("model") != model.config.name or meta.get("config") != ours:
+            raise ValueError(
+                f"{self.path}: exported from {meta.get('model')!r} with config {meta.get('config')}, "
+                f"not from this {model.config.name!r} model"
+            )
+        self.baked_vividness: float | None = meta.get("vividness")
         self.input_names = {i.name for i in self.session.get_inputs()}
 
     @staticmethod
