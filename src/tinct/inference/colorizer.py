@@ -320,13 +320,8 @@ class Colorizer:
         device = pick_device(device)
         if weights is not None:
             arch = DEFAULT_NAME if model is None else os.fspath(model)
-            if arch not in list_models():
-                raise ValueError(
-                    f"a state-dict weights file needs the model to name an architecture "
-                    f"({', '.join(list_models())}), got {arch!r}"
-                )
             source, meta = Path(weights), {}
-            network = load_state_dict_file(arch, source, map_location=device)
+            network = load_state_dict_file(arch, source, map_location=device)  # checks the architecture
         else:
             source = resolve_weights(model)
             network, meta = load_model(source, map_location=device)

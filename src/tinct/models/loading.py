@@ -76,7 +76,10 @@ def load_state_dict_file(
         WeightsError: unreadable file, not a state dict, or keys/shapes that do not match.
     """
     if arch not in list_models():
-        raise ValueError(f"weights need an architecture ({', '.join(list_models())}), got {arch!r}")
+        raise ValueError(
+            f"a state-dict weights file needs the model to name an architecture ({', '.join(list_models())}), "
+            f"got {arch!r}"
+        )
     path = Path(path)
     state = load_weights(path)[0] if path.suffix == ".safetensors" else load_torch_checkpoint(path)
     if isinstance(state, Mapping) and not all(isinstance(v, torch.Tensor) for v in state.values()):
