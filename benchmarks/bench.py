@@ -152,7 +152,7 @@ def reference_pipeline(colorizer, src: Path, dst: Path) -> None:
     L = lab[:, :, 0]
     h, w = colorizer.working_shape(*L.shape)
     small = resize(L, (h, w))  # anti-aliased (Gaussian) downscale
-    ab = colorizer.predict_ab(small.astype(np.float32)).numpy()  # (2, h', w')
+    ab = colorizer.predict_ab(small.astype(np.float32))  # (2, h', w')
     ab_full = resize(ab.transpose(1, 2, 0).astype(np.float64), L.shape)  # bilinear upscale
     out = lab2rgb(np.concatenate((L[:, :, None], ab_full), axis=2))
     write_image(dst, (out * 255).round().astype(np.uint8), quality=95)

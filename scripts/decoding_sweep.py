@@ -34,8 +34,8 @@ def predictions(colorizer: Colorizer, L: np.ndarray) -> list[tuple[torch.Tensor,
     for size in SIZES:
         colorizer.size = size
         small = colorizer.working_lightness(L)
-        plain = colorizer.predict_ab(small, None, 0.5)
-        mirrored = colorizer.predict_ab(np.ascontiguousarray(small[:, ::-1]), None, 0.5).flip(-1)
+        plain = torch.from_numpy(colorizer.predict_ab(small, None, 0.5))
+        mirrored = torch.from_numpy(colorizer.predict_ab(np.ascontiguousarray(small[:, ::-1]), None, 0.5)).flip(-1)
         grid = out[0][0].shape[-2:] if out else plain.shape[-2:]
         out.append(tuple(F.interpolate(ab[None], size=grid, mode="bilinear")[0] for ab in (plain, mirrored)))
     return out

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from tinct.color import fast
-from tinct.color.fast import lab_to_rgb_uint8
 from tinct.color.gamut_mapping import max_chroma_table
 from tinct.color.lab import lab_to_rgb, rgb_to_lab, rgb_to_lightness
+from tinct.color.rgb8 import lab_to_rgb_uint8
 
 
 def torch_path(fn, x: torch.Tensor) -> torch.Tensor:

@@ -127,7 +127,7 @@ def test_backend_exports_once_into_the_cache(hint_model, tmp_path, monkeypatch):
     backends.create_backend("onnxruntime", other)
     assert len(exported) == 2 and exported[1] != first.path
     with pytest.raises(ValueError, match="not from this"):
-        backends.OnnxRuntimeBackend(create_model("unet", head="regression", **TINY), onnx_path)
+        backends.OnnxRuntimeBackend.for_model(create_model("unet", head="regression", **TINY), onnx_path)
 
 
 def test_backend_loads_an_existing_export_into_one_session(hint_model, monkeypatch):
@@ -142,7 +142,7 @@ def test_backend_loads_an_existing_export_into_one_session(hint_model, monkeypat
         return session_class(path, *args, **kwargs)
 
     monkeypatch.setattr(ort, "InferenceSession", counting_session)
-    backend = backends.OnnxRuntimeBackend(model, onnx_path)
+    backend = backends.OnnxRuntimeBackend.for_model(model, onnx_path)
     assert opened == [str(onnx_path)] and backend.input_names
 
 

@@ -14,8 +14,8 @@ from skimage.color import lab2rgb, rgb2lab
 
 from tinct.color import constants
 from tinct.color import fast as fast_module
-from tinct.color.fast import lab_to_rgb_uint8
 from tinct.color.lab import lab_to_rgb, rgb_to_lab, rgb_to_lightness
+from tinct.color.rgb8 import lab_to_rgb_uint8
 from tinct.inference import Colorizer, combine_lab, image_lightness
 from tinct.models import create_model
 
@@ -173,7 +173,8 @@ def test_colorizer_output_matches_skimage_reconstruction_of_its_lab():
     gray = np.clip(128 + 120 * np.sin(x / 17.0 + y / 29.0), 0, 255).astype(np.uint8)
     out = colorizer.colorize(np.repeat(gray[..., None], 3, axis=2))
     L = rgb2lab(np.repeat(gray[..., None], 3, axis=2) / 255.0)[..., 0]
-    full = F.interpolate(used["ab"][None].double(), size=gray.shape, mode="bilinear", align_corners=False)[0]
+    ab = torch.from_numpy(used["ab"])[None].double()
+    full = F.interpolate(ab, size=gray.shape, mode="bilinear", align_corners=False)[0]
     lab64 = np.concatenate((L[..., None], full.permute(1, 2, 0).numpy()), axis=2)
     lin = linear_rgb64(lab64)
     inside = (lin.min(axis=2) >= 0) & (lin.max(axis=2) <= 1)

@@ -29,7 +29,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     import types
     import typing
 
-    from tinct.train import TrainConfig
+    from tinct.train.args import TrainConfig
 
     p = sub.add_parser(
         "train",
@@ -86,9 +86,9 @@ def _threads(args: argparse.Namespace) -> None:
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be at least 1, got {args.threads}")
-        import torch
+        from tinct.threads import set_num_threads
 
-        torch.set_num_threads(args.threads)
+        set_num_threads(args.threads)
 
 
 def _load_colorizer(args: argparse.Namespace, model: str, weights: str | None = None, backend: str = "torch"):
@@ -119,7 +119,7 @@ def _read_hints(args: argparse.Namespace) -> list[tuple]:
 
 
 def _check_common(args: argparse.Namespace) -> None:
-    from tinct.models.base import check_vividness
+    from tinct.vividness import check_vividness
 
     if args.vividness is not None:
         check_vividness(args.vividness)
@@ -158,7 +158,7 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping")
     p.add_argument("--vividness", type=float, help="saturation in [0, 1] (default: the model's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=int, help="CPU threads (color conversion, ONNX Runtime, torch)")
     p.add_argument(
         "--hint",
         dest="hint_specs",
@@ -297,7 +297,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vividness", type=float, help="saturation in [0, 1] (default: each model's)")
     p.add_argument("--limit", type=int, help="evaluate only the first N photos (sorted by path)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=int, help="CPU threads (color conversion, ONNX Runtime, torch)")
     p.add_argument(
         "--weights",
         action="append",
@@ -448,7 +448,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from tinct.export.onnx import export_onnx
     from tinct.inference import Colorizer
-    from tinct.models.base import check_vividness
+    from tinct.vividness import check_vividness
 
     if args.vividness is not None:
         check_vividness(args.vividness)

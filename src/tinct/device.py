@@ -1,18 +1,45 @@
-"""Choosing a torch device from a user's string (shared by training, inference and serving)."""
+"""Choosing a torch device from a user's string (shared by training, inference and serving).
+
+torch is imported inside the functions: :func:`accelerator_may_exist` lets the torch-free
+inference path decide without it.
+"""
 
 from __future__ import annotations
 
-import torch
+import importlib.metadata
+import os
+import platform
+import sys
+from typing import Any
 
 
 def _mps_available() -> bool:
+    import torch
+
     mps = getattr(torch.backends, "mps", None)
     return mps is not None and mps.is_available()
 
 
-def pick_device(name: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
-    """`auto` (or None) → cuda:`local_rank` if available, else mps, else cpu. Anything else must
-    name a device that exists here; otherwise ValueError with the reason."""
+def accelerator_may_exist() -> bool:
+    """Whether ``pick_device("auto")`` could pick something other than the CPU, answered without
+    importing torch (~1 s): False for a CPU-only torch build (its version ends in ``+cpu``) and
+    where no GPU device node exists (NVIDIA ``/dev/nvidia0``, AMD ROCm ``/dev/kfd``) and the
+    machine is not an Apple Silicon Mac (MPS). A True answer is only a "maybe": torch decides."""
+    try:
+        if importlib.metadata.version("torch").endswith("+cpu"):
+            return False
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    return os.path.exists("/dev/nvidia0") or os.path.exists("/dev/kfd")
+
+
+def pick_device(name: Any = "auto", local_rank: int = 0) -> Any:
+    """`auto` (or None) → cuda:`local_rank` if available, else mps, else cpu (a ``torch.device``).
+    Anything else must name a device that exists here; otherwise ValueError with the reason."""
+    import torch
+
     if name is None or name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)

@@ -1,25 +1,39 @@
-"""Color math (imports nothing else from tinct), one job per module:
+"""Color math (imports nothing else from tinct but the leaf ``tinct.threads``), one job per module:
 
 - :mod:`~tinct.color.constants`: the numbers of sRGB <-> L*a*b* (torch-free);
 - :mod:`~tinct.color.lab`: ``rgb_to_lab`` / ``lab_to_rgb`` / ``rgb_to_lightness`` on (*, 3, H, W) tensors;
-- :mod:`~tinct.color.fast`: the fast full-resolution CPU path (numba kernels in ``_kernels`` on a
-  thread pool) and the 8-bit output functions;
+- :mod:`~tinct.color.fast`: their fast float32 CPU path (numba kernels in ``_kernels``);
+- :mod:`~tinct.color.rgb8`: 8-bit images in and out at full resolution (compiled kernels in
+  ``_rgb8.c``; torch-free, the inference path);
 - :mod:`~tinct.color.gamut_mapping`: bringing out-of-gamut colors inside at their L* and hue;
 - :mod:`~tinct.color.ab_bins`: the quantized a*b* classes (soft encoding, rebalancing, annealed mean).
+
+Names are imported on first use (PEP 562), so ``tinct.color.rgb8`` loads without torch.
 """
 
-from tinct.color.constants import WHITE_D65, XYZ_FROM_RGB
-from tinct.color.fast import lab_to_rgb_uint8, lightness_chroma_to_rgb_uint8
-from tinct.color.lab import lab_to_rgb, linear_to_srgb, rgb_to_lab, rgb_to_lightness, srgb_to_linear
+from __future__ import annotations
 
-__all__ = [
-    "WHITE_D65",
-    "XYZ_FROM_RGB",
-    "lab_to_rgb",
-    "lab_to_rgb_uint8",
-    "lightness_chroma_to_rgb_uint8",
-    "linear_to_srgb",
-    "rgb_to_lab",
-    "rgb_to_lightness",
-    "srgb_to_linear",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "WHITE_D65": "constants",
+    "XYZ_FROM_RGB": "constants",
+    "lab_to_rgb_uint8": "rgb8",
+    "lightness_chroma_to_rgb_uint8": "rgb8",
+    "uint8_lightness": "rgb8",
+    "lab_to_rgb": "lab",
+    "linear_to_srgb": "lab",
+    "rgb_to_lab": "lab",
+    "rgb_to_lightness": "lab",
+    "srgb_to_linear": "lab",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tinct.color' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tinct.color.{module}"), name)

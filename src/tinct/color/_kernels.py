@@ -1,4 +1,7 @@
-"""Fused per-pixel sRGB <-> CIE L*a*b* kernels for the fast CPU path (numba), driven by :mod:`tinct.color.fast`.
+"""Fused per-pixel sRGB <-> CIE L*a*b* kernels for float32 tensors (numba), driven by :mod:`tinct.color.fast`.
+
+The 8-bit kernels of inference (a photo's L*, the colorized photo) are compiled C instead
+(``_rgb8.c``, same formulas): a `tinct colorize` process must not pay numba's start-up.
 
 Why: the numpy path makes ~10 passes over memory per conversion, and its pow and cbrt are most
 of the rest. Here every pixel is read once, converted in registers and written once, and the
@@ -19,8 +22,8 @@ Non-finite input: a NaN channel gives NaN (as the torch path does; 0 in 8-bit ou
 gives non-finite values, not always the ones the torch path gives.
 
 Threads: each kernel converts a range of rows [y0, y1) of one image in the calling thread with
-the GIL released; :mod:`tinct.color.fast` spreads row ranges over its thread pool, so the thread
-count follows ``torch.get_num_threads()``. Not numba's ``parallel=True``: its default threading
+the GIL released; :mod:`tinct.color._pool` spreads row ranges over its thread pool, so the thread
+count follows ``tinct.threads.get_num_threads()``. Not numba's ``parallel=True``: its default threading
 layer here (GNU OpenMP) kills a process forked after a parallel kernel ran (DataLoader workers,
 multiprocessing), and its fallback layer (workqueue) aborts on concurrent calls (``tinct serve``).
 
@@ -30,8 +33,6 @@ or numba's user cache directory when that is not writable).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -40,14 +41,12 @@ from numba.extending import intrinsic
 from tinct.color.constants import (
     EPSILON,
     FINV_T,
-    GAMUT_TOLERANCE,
     KAPPA,
     LINEAR_T,
     LINEAR_TO_XYZN,
     SRGB_T,
     XYZN_TO_LINEAR,
 )
-from tinct.color.gamut_mapping import GAMUT_MARGIN, GAMUT_STEPS
 
 # error_model="numpy": no ZeroDivisionError checks (they would stop vectorization). fastmath
 # without "nnan"/"ninf", so NaN still propagates through comparisons and selects.
@@ -70,7 +69,6 @@ _KAP = _F(KAPPA)
 _SRGB_T = _F(SRGB_T)
 _LINEAR_T = _F(LINEAR_T)
 _FINV_T = _F(FINV_T)
-_TOL = _F(GAMUT_TOLERANCE)
 # Bit-level first guesses of x^(-1/n): magic - bits(x) / n, constants fitted for the smallest
 # largest relative error (3.4 % for n = 3, 3.1 % for n = 5).
 _MAGIC3 = np.int32(0x54A232AA)
@@ -156,16 +154,6 @@ def _encode(lin):
     """linear_to_srgb of a value in [0, 1] (or NaN)."""
     p = _F(1.055) * _encode_power(max(lin, _LINEAR_T)) - _F(0.055)
     return p if lin > _LINEAR_T else lin * _F(12.92)
-
-
-@njit(**_INLINE)
-def _encode8(lin):
-    """linear_to_srgb(clip(lin, 0, 1)) · 255 as uint8, rounded (NaN gives 0)."""
-    c = lin if lin > 0 else _F(0)
-    c = c if c < 1 else _F(1)
-    p = _F(1.055 * 255) * _encode_power(max(c, _LINEAR_T)) + _F(0.5 - 0.055 * 255)
-    v = p if c > _LINEAR_T else c * _F(12.92 * 255) + _F(0.5)
-    return np.uint8(v)  # truncation of v + 0.5: rounding
 
 
 @njit(**_INLINE)
@@ -271,29 +259,6 @@ def lightness_hwc(src, dst, y0, y1):
 
 
 @njit(**_JIT)
-def lightness_uint8_hwc(src, dst, y_parts, l_gray, y0, y1):
-    """(H, W, 3) uint8 sRGB → (1, H, W) float32 L*, from per-level tables: ``y_parts`` (3, 256)
-    each channel's share of Y, ``l_gray`` (256,) L* of the gray levels. A row of gray pixels
-    (R = G = B, as in a gray photo) is one table lookup per pixel."""
-    p = np.empty((3, src.shape[1]), dtype=np.uint8)
-    r, g, b = p[0], p[1], p[2]
-    for y in range(y0, y1):
-        _to_planar(src[y], p)
-        o = dst[0, y]
-        colored = 0
-        for x in range(r.shape[0]):
-            colored += (r[x] != g[x]) | (r[x] != b[x])
-        if colored == 0:
-            for x in range(r.shape[0]):
-                o[x] = l_gray[r[x]]
-        else:  # two loops: with the lookups in it, LLVM leaves the cube-root loop scalar (5x slower)
-            for x in range(r.shape[0]):
-                o[x] = y_parts[0, r[x]] + y_parts[1, g[x]] + y_parts[2, b[x]]  # Y
-            for x in range(r.shape[0]):
-                o[x] = _F(116) * _f(o[x]) - _F(16)
-
-
-@njit(**_JIT)
 def lab_to_rgb_chw(src, dst, y0, y1):
     """(3, H, W) float32 L*a*b* → (3, H, W) float32 sRGB, clipped per channel to [0, 1]."""
     for y in range(y0, y1):
@@ -304,168 +269,3 @@ def lab_to_rgb_chw(src, dst, y0, y1):
             o0[x] = _encode(_unit(r))
             o1[x] = _encode(_unit(g))
             o2[x] = _encode(_unit(bl))
-
-
-@njit(**_JIT)
-def lab_to_rgb8(L, ab_rows, ab_steps, row_index, row_frac, out, table, keep_lightness, y0, y1):
-    """L* plus (upsampled) a*b* → 8-bit sRGB, rows [y0, y1).
-
-    Args:
-        L: (H, W) float32 L*.
-        ab_rows, ab_steps: (2, h, W) float32: row y's a*b* is ``ab_rows[:, i] + ab_steps[:, i] *
-            row_frac[y]`` with i = ``row_index[y]`` (a bilinear height pass; where ``row_frac``
-            is 0, ``ab_rows[:, i]`` as it is).
-        row_index, row_frac: (H,) int64 and float32.
-        out: (H, W, 3) uint8.
-        table: (201, 721) float32 largest in-gamut chroma per L* and hue
-            (``tinct.color.gamut_mapping.max_chroma_table``).
-        keep_lightness: out-of-gamut colors lose chroma (True) or are clipped per channel (False).
-
-    Returns:
-        How many out-of-gamut colors were clipped for want of a table (``table`` of size 0).
-    """
-    width = L.shape[1]
-    bad = np.empty(width, dtype=np.uint8)
-    p = np.empty((3, width), dtype=np.uint8)  # the row, planar
-    # The row's out-of-gamut pixels, compacted (gathers from the row would keep loops scalar:
-    # LLVM does not emit vector gathers for AMD Zen, where they are slow).
-    where = np.empty(width, dtype=np.int64)
-    lab = np.empty((3, width), dtype=np.float32)
-    cell = np.empty(width, dtype=np.int64)
-    weights = np.empty((2, width), dtype=np.float32)
-    scales = np.empty(width, dtype=np.float32)
-    fitted = np.empty((3, width), dtype=np.uint8)
-    fits = np.empty(width, dtype=np.uint8)
-    flat = table.ravel()
-    rows, columns = table.shape
-    left = 0
-    for y in range(y0, y1):
-        Ly = L[y]
-        i, t = row_index[y], row_frac[y]
-        a0, b0, da, db = ab_rows[0, i], ab_rows[1, i], ab_steps[0, i], ab_steps[1, i]
-        for x in range(width):
-            a = a0[x] + da[x] * t if t != 0 else a0[x]
-            b = b0[x] + db[x] * t if t != 0 else b0[x]
-            r, g, bl = _linear_px(Ly[x], a, b)
-            bad[x] = max(-min(r, min(g, bl)), max(r, max(g, bl)) - _F(1)) > _TOL
-            p[0, x], p[1, x], p[2, x] = _encode8(r), _encode8(g), _encode8(bl)
-        count = 0
-        if keep_lightness:
-            for x in range(width):
-                count += bad[x]
-        if count and table.shape[0] < 2:  # no table yet: clipped for now, redone with the table
-            left += count
-        elif count:
-            n = 0
-            for x in range(width):
-                if bad[x]:
-                    where[n] = x
-                    lab[0, n] = Ly[x]
-                    lab[1, n] = a0[x] + da[x] * t if t != 0 else a0[x]
-                    lab[2, n] = b0[x] + db[x] * t if t != 0 else b0[x]
-                    n += 1
-            cL, ca, cb = lab[0, :n], lab[1, :n], lab[2, :n]
-            for k in range(n):  # the table cell of each color's L* and hue (vectorized)
-                cell[k], weights[0, k], weights[1, k] = _table_cell(cL[k], ca[k], cb[k], rows, columns)
-            for k in range(n):  # its largest in-gamut chroma (scalar: table lookups)
-                q, wl, wh = cell[k], weights[0, k], weights[1, k]
-                top = flat[q] + (flat[q + 1] - flat[q]) * wh
-                w = q + columns
-                scales[k] = top + (flat[w] + (flat[w + 1] - flat[w]) * wh - top) * wl
-            for k in range(n):  # the a*b* scale it allows, and the color at that scale (vectorized)
-                chroma = np.sqrt(ca[k] * ca[k] + cb[k] * cb[k])
-                scale = scales[k] * _F(1 - GAMUT_MARGIN) / max(chroma, _F(1e-6))
-                scale = scale if scale < 1 else _F(1)
-                r, g, bl = _linear_px(cL[k], ca[k] * scale, cb[k] * scale)
-                fits[k] = max(-min(r, min(g, bl)), max(r, max(g, bl)) - _F(1)) <= _TOL
-                scales[k] = scale
-                fitted[0, k], fitted[1, k], fitted[2, k] = _encode8(r), _encode8(g), _encode8(bl)
-            for k in range(n):
-                if not fits[k]:  # next to the gamut's cusps: a bisection below the table's scale
-                    L64, a64, b64 = np.float64(cL[k]), np.float64(ca[k]), np.float64(cb[k])
-                    r, g, bl = _bisect_chroma(L64, a64, b64, np.float64(scales[k]))
-                    fitted[0, k], fitted[1, k], fitted[2, k] = _encode8(_F(r)), _encode8(_F(g)), _encode8(_F(bl))
-                x = where[k]
-                p[0, x], p[1, x], p[2, x] = fitted[0, k], fitted[1, k], fitted[2, k]
-        o = out[y]
-        for x in range(width):
-            o[x, 0], o[x, 1], o[x, 2] = p[0, x], p[1, x], p[2, x]
-    return left
-
-
-# --------------------------------------------------------------------------------------------
-# Out-of-gamut colors (see tinct.color.gamut_mapping): the largest chroma at the color's L*
-# and hue that fits the gamut. A table of the gamut's largest chroma per (L*, hue) gives the a*b*
-# scale directly (less a 0.5 % margin for its interpolation); colors that still do not fit (next
-# to the gamut's cusps, rare) get a bisection of the scale between 0 (gray) and that guess.
-
-# atan(t) on [0, 1] as t·P(t²), P fitted for the smallest largest error (2e-6 rad).
-_ATAN = tuple(_F(c) for c in (0.99997723, -0.33262283, 0.19354038, -0.11642648, 0.05264735, -0.01171913))
-
-
-@njit(**_INLINE)
-def _atan2(y, x):
-    """atan2 for float32, to ~2e-6 rad (libm's does not vectorize); 0 for (0, 0)."""
-    ax, ay = abs(x), abs(y)
-    t = min(ax, ay) / max(max(ax, ay), _F(1e-30))
-    u = t * t
-    c0, c1, c2, c3, c4, c5 = _ATAN
-    r = t * (c0 + u * (c1 + u * (c2 + u * (c3 + u * (c4 + u * c5)))))
-    r = _F(math.pi / 2) - r if ay > ax else r
-    r = _F(math.pi) - r if x < 0 else r
-    return -r if y < 0 else r
-
-
-@njit(**_INLINE)
-def _table_cell(L, a, b, rows, columns):
-    """Where float32 L*a*b* falls in the (rows, columns) gamut table (largest chroma at L* = 0 ...
-    100 and hue = -π ... π, evenly spaced): the flat index of its cell's first corner and the
-    bilinear weights along L* and hue."""
-    v = L if L > 0 else _F(0)  # NaN -> 0: indices stay inside the table
-    v = (v if v < 100 else _F(100)) * _F((rows - 1) / 100)
-    h = (_atan2(b, a) + _F(math.pi)) * _F((columns - 1) / (2 * math.pi))
-    h = h if h > 0 else _F(0)
-    i = min(np.int32(v), np.int32(rows - 2))
-    j = min(np.int32(h), np.int32(columns - 2))
-    return np.int64(i) * columns + j, v - _F(i), h - _F(j)
-
-
-@njit(**_INLINE)
-def _finv64(f):
-    return f * f * f if f > FINV_T else (f - 16 / 116) / KAPPA
-
-
-@njit(**_INLINE)
-def _linear_at(fy, alpha, beta, y_lin, s):
-    """Linear sRGB at a*b* scaled by s (only X and Z depend on s; Y is fixed by L*)."""
-    x = _finv64(fy + s * alpha)
-    z = _finv64(max(fy - s * beta, 0.0))
-    m = _M_RGB
-    return (
-        m[0, 0] * x + m[0, 1] * y_lin + m[0, 2] * z,
-        m[1, 0] * x + m[1, 1] * y_lin + m[1, 2] * z,
-        m[2, 0] * x + m[2, 1] * y_lin + m[2, 2] * z,
-    )
-
-
-@njit(**_INLINE)
-def _fits(r, g, b):
-    return max(-min(r, min(g, b)), max(r, max(g, b)) - 1) <= GAMUT_TOLERANCE
-
-
-@njit(**_JIT)  # a call: only the rare colors the table's guess does not bring inside come here
-def _bisect_chroma(L, a, b, hi):
-    """Linear sRGB (float64) of L*a*b* with its a*b* scaled by the largest s in [0, hi] that fits
-    the gamut (``GAMUT_STEPS`` halvings; s = 0, gray, fits whenever L* is in [0, 100])."""
-    fy = (L + 16) / 116
-    alpha, beta = a / 500, b / 200
-    y_lin = _finv64(fy)
-    lo = 0.0
-    for _ in range(GAMUT_STEPS):
-        mid = (lo + hi) * 0.5
-        r, g, bl = _linear_at(fy, alpha, beta, y_lin, mid)
-        if _fits(r, g, bl):
-            lo = mid
-        else:
-            hi = mid
-    return _linear_at(fy, alpha, beta, y_lin, lo)

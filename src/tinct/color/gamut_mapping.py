@@ -3,9 +3,9 @@
 The gamut's largest chroma per (L*, hue) is tabulated once (:func:`max_chroma_table`); a color's
 a*b* is scaled by table / chroma less :data:`GAMUT_MARGIN` (for the table's bilinear
 interpolation), and the rare colors that still do not fit (next to the gamut's cusps) get
-:data:`GAMUT_STEPS` halvings of that scale. The per-pixel part runs inside the numba row kernel
-``tinct.color._kernels.lab_to_rgb8`` (it must live in that file: numba's disk cache only notices
-changes to the file of the kernel it compiled), driven by :mod:`tinct.color.fast`.
+:data:`GAMUT_STEPS` halvings of that scale. The per-pixel part runs inside the compiled row kernel
+``lab_to_rgb8`` of ``tinct/color/_rgb8.c`` (which checks these constants at import), driven by
+:mod:`tinct.color.rgb8`.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ equal to the torch path here to ~1e-4 (L*a*b* units). :func:`rgb_to_lightness` g
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from tinct.color import fast
+from tinct.color import fast, rgb8
 from tinct.color.constants import EPSILON, FINV_T, KAPPA, LINEAR_T, SRGB_T, WHITE_D65, XYZ_FROM_RGB
 
 __all__ = ["lab_to_rgb", "linear_to_srgb", "rgb_to_lab", "rgb_to_lightness", "srgb_to_linear"]
@@ -107,7 +108,10 @@ def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     if rgb.dtype == torch.uint8:
         if rgb.device.type != "cpu":
             return rgb_to_lightness(rgb.float() / 255)
-        return fast.uint8_lightness(rgb)
+        # (*, 3, H, W) -> (N, H, W, 3) for the 8-bit kernel (a view for a permuted decoded image).
+        hwc = rgb.movedim(-3, -1).reshape(-1, *rgb.shape[-2:], 3).contiguous().numpy()
+        planes = [rgb8.uint8_lightness(image) for image in hwc]
+        return torch.from_numpy(np.stack(planes)).reshape(rgb.shape[:-3] + rgb.shape[-2:])
     if fast.fast_ok(rgb):
         return fast.convert(rgb, "lightness_chw", "lightness_hwc", 1)[..., 0, :, :]
     y = torch.einsum("j,...jhw->...hw", _matrix(XYZ_FROM_RGB[1], rgb), srgb_to_linear(rgb)) / WHITE_D65[1]

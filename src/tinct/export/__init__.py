@@ -1,9 +1,28 @@
 """Export models to other runtimes: ONNX with decoding inside the graph, verified with onnxruntime.
 
 The functions need the ``onnx`` extra (``pip install 'tinct[onnx]'``); importing this package
-does not.
+does not, nor torch: names are imported on first use (PEP 562), so the torch-free
+``tinct.export.onnx_format`` loads alone.
 """
 
-from tinct.export.onnx import DEFAULT_OPSET, OnnxColorizer, export_onnx, read_onnx_metadata, verify_onnx
+from __future__ import annotations
 
-__all__ = ["DEFAULT_OPSET", "OnnxColorizer", "export_onnx", "read_onnx_metadata", "verify_onnx"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DEFAULT_OPSET": "onnx_format",
+    "read_onnx_metadata": "onnx_format",
+    "OnnxColorizer": "onnx",
+    "export_onnx": "onnx",
+    "verify_onnx": "onnx",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tinct.export' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tinct.export.{module}"), name)

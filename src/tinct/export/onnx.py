@@ -34,14 +34,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import tinct
+from tinct.export.onnx_format import DEFAULT_OPSET, FORMAT, METADATA_KEY, read_onnx_metadata
 from tinct.io.images import atomic_write_bytes
-from tinct.models.base import ColorizationModel, check_vividness
+from tinct.models.base import ColorizationModel
+from tinct.vividness import check_vividness
 
 __all__ = ["DEFAULT_OPSET", "METADATA_KEY", "OnnxColorizer", "export_onnx", "read_onnx_metadata", "verify_onnx"]
 
-DEFAULT_OPSET = 17
-METADATA_KEY = "tinct"
-FORMAT = "tinct-onnx/1"
 #: Largest a*b* difference (a*b* units) accepted between ONNX Runtime and torch.
 TOLERANCE = 1e-3
 
@@ -263,27 +262,6 @@ def export_onnx(
             )
     atomic_write_bytes(path, data)
     return path
-
-
-def read_onnx_metadata(path: str | os.PathLike, session: Any = None) -> dict[str, Any]:
-    """The ``tinct`` metadata of an exported file (raises ValueError if it has none). Pass the
-    ``onnxruntime.InferenceSession`` already open on ``path``, if there is one, so the file is
-    not loaded twice."""
-    if session is None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        # Reading the metadata through a session also checks that the file loads at all.
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-    if raw is None:
-        raise ValueError(f"{path}: not an ONNX file exported by tinct (no '{METADATA_KEY}' metadata)")
-    meta = json.loads(raw)
-    found = meta.get("format") if isinstance(meta, dict) else None
-    if found != FORMAT:
-        raise ValueError(f"{path}: unsupported tinct ONNX format {found!r} (expected {FORMAT!r})")
-    return meta
 
 
 def verify_onnx(

@@ -5,31 +5,36 @@ Example::
     from tinct.inference import Colorizer
     colorizer = Colorizer.load()                           # bundled default weights
     rgb = colorizer.colorize("photo.jpg", vividness=0.6)   # (H, W, 3) uint8, the file's size
+
+Names are imported on first use (PEP 562), so that ``tinct colorize`` with ONNX Runtime never
+imports torch (see ``tinct.inference.colorizer``).
 """
 
-from tinct.inference.batch import BatchReport, colorize_paths
-from tinct.inference.colorizer import (
-    BUNDLED_WEIGHTS_DIR,
-    Colorizer,
-    WeightsInfo,
-    bundled_weights,
-    combine_lab,
-    image_lightness,
-    resolve_weights,
-)
-from tinct.inference.hints import hints_to_tensor, parse_color, parse_hints
+from __future__ import annotations
 
-__all__ = [
-    "BUNDLED_WEIGHTS_DIR",
-    "BatchReport",
-    "Colorizer",
-    "WeightsInfo",
-    "bundled_weights",
-    "colorize_paths",
-    "combine_lab",
-    "hints_to_tensor",
-    "image_lightness",
-    "parse_color",
-    "parse_hints",
-    "resolve_weights",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BatchReport": "batch",
+    "colorize_paths": "batch",
+    "BUNDLED_WEIGHTS_DIR": "colorizer",
+    "Colorizer": "colorizer",
+    "WeightsInfo": "colorizer",
+    "bundled_weights": "colorizer",
+    "combine_lab": "colorizer",
+    "image_lightness": "colorizer",
+    "resolve_weights": "colorizer",
+    "hints_to_tensor": "hints",
+    "parse_color": "hint_specs",
+    "parse_hints": "hint_specs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tinct.inference' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tinct.inference.{module}"), name)

@@ -1,9 +1,13 @@
 """Where the model runs: PyTorch, or ONNX Runtime on an exported copy of the same model.
 
 Both backends have one method, ``run(L_small, hints, vividness)``: an L* image at the model's
-working size in, decoded a*b* (2, h', w') float32 on the CPU out (``vividness=None``: the model's
-default). ``Colorizer.predict_ab`` is the public face of it, and does all full-resolution work
-itself, so a backend only ever sees the small copy.
+working size in, decoded a*b* (2, h', w') float32 numpy array out (``vividness=None``: the
+model's default). ``Colorizer.predict_ab`` is the public face of it, and does all
+full-resolution work itself, so a backend only ever sees the small copy.
+
+This module imports neither torch nor onnxruntime at import time: :class:`OnnxRuntimeBackend`
+runs an exported file with ONNX Runtime and numpy alone (``Colorizer.load`` then never imports
+torch); torch is imported only to run a torch model or to export one.
 
 ``create_backend("auto", model)`` picks ONNX Runtime when it is installed and the model is on the
 CPU, else PyTorch. The choice comes from ``make bench`` on a 2-core AMD EPYC VM (benchmarks/
@@ -13,17 +17,23 @@ RESULTS.md): see :data:`AUTO_PREFERS_ONNXRUNTIME`.
 from __future__ import annotations
 
 import hashlib
-import json
+import importlib.metadata
+import importlib.util
 import logging
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
 import tinct
-from tinct.models.base import ColorizationModel, check_vividness
+from tinct.inference.spec import ModelSpec
+from tinct.threads import get_num_threads, torch_threads_set
+from tinct.vividness import check_vividness
+
+if TYPE_CHECKING:
+
+    from tinct.models.base import ColorizationModel
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,7 @@ __all__ = [
     "OnnxRuntimeBackend",
     "TorchBackend",
     "cache_dir",
+    "cached_onnx_path",
     "create_backend",
     "onnxruntime_available",
 ]
@@ -50,9 +61,7 @@ AUTO_PREFERS_ONNXRUNTIME = True
 class Backend(Protocol):
     name: str
 
-    def run(
-        self, L_small: np.ndarray | torch.Tensor, hints: torch.Tensor | None, vividness: float | None
-    ) -> torch.Tensor: ...
+    def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray: ...
 
 
 class TorchBackend:
@@ -61,35 +70,34 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, model: ColorizationModel) -> None:
+        import torch
+
+        if torch_threads_set():  # `--threads N` given before torch was imported
+            torch.set_num_threads(get_num_threads())
         self.model = model
 
-    def run(
-        self, L_small: np.ndarray | torch.Tensor, hints: torch.Tensor | None, vividness: float | None
-    ) -> torch.Tensor:
+    def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray:
+        """See the module docstring; ``hints``: (1, 3, h, w) or None."""
+        import torch
+
         model = self.model
         param = next(model.parameters(), None)
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else torch.device("cpu")
         with torch.inference_mode():
-            if isinstance(L_small, torch.Tensor):
-                x = L_small.to(device=device, dtype=dtype)[None, None]
-            else:  # a copy: the small image is tiny, and often a read-only view of a PIL image
-                x = torch.from_numpy(np.array(L_small, dtype=np.float32)).to(device=device, dtype=dtype)[None, None]
+            # A copy: the small image is tiny, and often a read-only view of a PIL image.
+            x = torch.from_numpy(np.array(L_small, dtype=np.float32)).to(device=device, dtype=dtype)[None, None]
             if model.config.hints and hints is None:
                 # Hint models were trained with an all-zero hint tensor for "no hints", not without it.
-                hints = torch.zeros(1, 3, *x.shape[-2:])
-            if hints is not None:
-                hints = hints.to(device=device, dtype=dtype)
-            ab = model.decode(model(x, hints), vividness)
-        return ab[0].to("cpu", torch.float32)
+                hints = np.zeros((1, 3, *x.shape[-2:]), np.float32)
+            h = None if hints is None else torch.from_numpy(np.array(hints, dtype=np.float32)).to(device, dtype)
+            ab = model.decode(model(x, h), vividness)
+        return ab[0].to("cpu", torch.float32).numpy()
 
 
 def onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether onnxruntime is installed (found, not imported: importing it takes ~0.1 s)."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def cache_dir() -> Path:
@@ -101,11 +109,37 @@ def cache_dir() -> Path:
     return Path(root) / "onnx"
 
 
+def _versions(opset: int) -> bytes:
+    """What else an exported graph depends on: tinct's and torch's versions (read from the
+    installed metadata, without importing torch) and the opset."""
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "none"
+    return f"{tinct.__version__}|{torch_version}|{opset}".encode()
+
+
+def cached_onnx_path(weights: str | os.PathLike, name: str, opset: int | None = None) -> Path:
+    """Where the ONNX export of the weights file ``weights`` (architecture ``name``) is cached:
+    keyed by a hash of the file's bytes (its tensors and metadata), tinct's and torch's versions
+    and the opset, so a changed file or an upgrade gets a new export, never a stale one. Hashing
+    an 11 MB file takes ~15 ms."""
+    from tinct.export.onnx_format import DEFAULT_OPSET
+
+    digest = hashlib.sha256(b"file|" + _versions(DEFAULT_OPSET if opset is None else opset))
+    with open(weights, "rb") as f:
+        digest.update(hashlib.file_digest(f, "sha256").digest())
+    return cache_dir() / f"{name}-{digest.hexdigest()[:24]}.onnx"
+
+
 def _model_key(model: ColorizationModel, opset: int) -> str:
-    """Hash of everything the exported graph depends on: weights, config, versions, opset."""
+    """Hash of everything the exported graph of a model in memory depends on: weights, config,
+    versions, opset."""
+    import torch
+
     digest = hashlib.sha256()
     digest.update(model.config.to_json().encode())
-    digest.update(f"{tinct.__version__}|{torch.__version__}|{opset}".encode())
+    digest.update(_versions(opset))
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().to("cpu").contiguous()
         digest.update(name.encode())
@@ -115,34 +149,34 @@ def _model_key(model: ColorizationModel, opset: int) -> str:
 
 
 class OnnxRuntimeBackend:
-    """Run an ONNX export of the model (decoding included) with ONNX Runtime on the CPU.
+    """Run an ONNX export of a model (decoding included) with ONNX Runtime on the CPU, torch-free.
 
     Args:
-        model: the model the ONNX file was (or is to be) exported from; it defines the I/O.
-        onnx_path: an exported file (``tinct export``); default: export ``model`` once into
-            :func:`cache_dir`, keyed by a hash of its weights and config, and reuse it.
-        threads: ONNX Runtime intra-op threads (default: ``torch.get_num_threads()``).
+        path: the exported file (``tinct export``, or a cached export).
+        spec: what the file must have been exported from; a file whose metadata names another
+            architecture or config is refused. ``None``: the file's own description is used.
+        threads: ONNX Runtime intra-op threads (default: :func:`tinct.threads.get_num_threads`).
+
+    Use :meth:`for_model` for a torch model in memory (it exports one if needed).
 
     Raises:
-        ImportError: onnxruntime (or, to export, onnx) is not installed.
-        ValueError: the ONNX file was exported from a different architecture or config.
+        ImportError: onnxruntime is not installed.
+        ValueError: the file is not a tinct export, or was exported from another model.
+        Exception from onnxruntime: the file does not load (corrupt, truncated).
     """
 
     name = "onnxruntime"
 
-    def __init__(
-        self, model: ColorizationModel, onnx_path: str | os.PathLike | None = None, *, threads: int | None = None
-    ) -> None:
+    def __init__(self, path: str | os.PathLike, spec: ModelSpec | None = None, *, threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
             raise ImportError("the onnxruntime backend needs onnxruntime: pip install 'tinct[onnx]'") from err
-        from tinct.export.onnx import read_onnx_metadata
+        from tinct.export.onnx_format import read_onnx_metadata
 
-        self.model = model
-        self.path = Path(onnx_path) if onnx_path is not None else self._cached_export(model)
+        self.path = Path(path)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads or torch.get_num_threads())
+        options.intra_op_num_threads = max(1, threads or get_num_threads())
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
@@ -152,39 +186,43 @@ class OnnxRuntimeBackend:
         # One session serves both the metadata check and the runs.
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         meta = read_onnx_metadata(self.path, self.session)
-        ours = json.loads(model.config.to_json())
-        if meta.get("model") != model.config.name or meta.get("config") != ours:
+        if spec is not None and (meta.get("model") != spec.name or meta.get("config") != spec.config):
             raise ValueError(
                 f"{self.path}: exported from {meta.get('model')!r} with config {meta.get('config')}, "
-                f"not from this {model.config.name!r} model"
+                f"not from this {spec.name!r} model"
             )
+        #: The model the file was exported from, as its metadata describes it.
+        self.spec = ModelSpec.from_onnx_metadata(meta, str(self.path))
         self.baked_vividness: float | None = meta.get("vividness")
         self.input_names = {i.name for i in self.session.get_inputs()}
 
+    @classmethod
+    def for_model(
+        cls, model: ColorizationModel, onnx_path: str | os.PathLike | None = None, *, threads: int | None = None
+    ) -> OnnxRuntimeBackend:
+        """For a torch model in memory: ``onnx_path`` (exported from it), or an export of it made
+        once into :func:`cache_dir`, keyed by a hash of its weights and config, and reused."""
+        path = Path(onnx_path) if onnx_path is not None else cls._cached_export(model)
+        return cls(path, ModelSpec.from_model(model), threads=threads)
+
     @staticmethod
     def _cached_export(model: ColorizationModel) -> Path:
-        from tinct.export.onnx import DEFAULT_OPSET, export_onnx
+        from tinct.export.onnx_format import DEFAULT_OPSET
 
-        folder = cache_dir()
-        path = folder / f"{model.config.name}-{_model_key(model, DEFAULT_OPSET)}.onnx"
+        path = cache_dir() / f"{model.config.name}-{_model_key(model, DEFAULT_OPSET)}.onnx"
         if not path.is_file():
-            log.info("exporting %s to %s (once; reused while the weights are unchanged)", model.config.name, path)
-            # export_onnx verifies in memory, then writes through tinct.io's atomic writer (fsync,
-            # rename): a process killed mid-export, or a failed verification, never leaves a file
-            # under this name, and two processes exporting at once both end with a whole file.
-            export_onnx(model, path, opset=DEFAULT_OPSET, verify=True)
+            export_to_cache(model, path)
         return path
 
-    def run(
-        self, L_small: np.ndarray | torch.Tensor, hints: torch.Tensor | None, vividness: float | None
-    ) -> torch.Tensor:
-        v = self.model.config.default_vividness if vividness is None else float(vividness)
+    def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray:
+        """See the module docstring; ``hints``: (1, 3, h, w) or None."""
+        v = self.spec.default_vividness if vividness is None else float(vividness)
         check_vividness(v)
         L = np.ascontiguousarray(np.asarray(L_small, dtype=np.float32))[None, None]
         feeds: dict[str, Any] = {"L": L}
         if "hints" in self.input_names:
-            h = np.zeros((1, 3, *L.shape[-2:]), np.float32) if hints is None else hints.to(torch.float32).numpy()
-            feeds["hints"] = np.ascontiguousarray(h)
+            h = np.zeros((1, 3, *L.shape[-2:]), np.float32) if hints is None else hints
+            feeds["hints"] = np.ascontiguousarray(h, dtype=np.float32)
         if "vividness" in self.input_names:
             feeds["vividness"] = np.array(v, dtype=np.float32)
         elif self.baked_vividness is not None and abs(v - self.baked_vividness) > 1e-6:
@@ -192,8 +230,63 @@ class OnnxRuntimeBackend:
                 f"{self.path} has vividness {self.baked_vividness} built in (exported with --vividness); "
                 f"export it without --vividness to choose the vividness per image (asked: {v})"
             )
-        ab = self.session.run(["ab"], feeds)[0]
-        return torch.from_numpy(ab[0])
+        return self.session.run(["ab"], feeds)[0][0]
+
+
+def open_weights_onnx(
+    weights: Path, onnx_path: str | os.PathLike | None = None
+) -> tuple[OnnxRuntimeBackend, ColorizationModel | None]:
+    """An ONNX Runtime backend for the tinct weights file ``weights``, without importing torch
+    when its export is cached.
+
+    Returns:
+        ``(backend, model)``: ``model`` is the torch model when it had to be loaded (to export it
+        because the cache had no usable export), else None.
+
+    Raises:
+        tinct.io.weights.WeightsError: not a tinct weights file.
+        ValueError: ``onnx_path`` was exported from another architecture or config.
+    """
+    from tinct.io.weights import WeightsError, read_weights_metadata
+
+    meta = read_weights_metadata(weights)
+    name, config = meta.get("model"), meta.get("config")
+    if not isinstance(name, str) or not isinstance(config, dict):
+        raise WeightsError(f"{weights}: not a tinct weights file (no model description in its metadata)")
+    if onnx_path is not None:
+        backend = OnnxRuntimeBackend(onnx_path)
+        # Weights files leave out "pretrained" (how training began, not what the weights are).
+        theirs = {k: v for k, v in backend.spec.config.items() if k not in ("pretrained", "name")}
+        ours = {k: v for k, v in config.items() if k not in ("pretrained", "name")}
+        if backend.spec.name != name or theirs != ours:
+            raise ValueError(
+                f"{onnx_path}: exported from {backend.spec.name!r} with config {backend.spec.config}, "
+                f"not from {weights} ({name!r} with config {config})"
+            )
+        return backend, None
+    path = cached_onnx_path(weights, name)
+    if path.is_file():
+        try:
+            return OnnxRuntimeBackend(path), None
+        except Exception as err:  # e.g. a cache file damaged on disk: made again below, atomically
+            log.warning("cached export %s does not load (%s); exporting again", path, " ".join(str(err).split()))
+    from tinct.models.loading import load_model
+
+    model, _ = load_model(weights)
+    export_to_cache(model, path)
+    return OnnxRuntimeBackend(path), model
+
+
+def export_to_cache(model: ColorizationModel, path: Path) -> None:
+    """Export ``model`` to the cache file ``path`` (verified against torch first)."""
+    from tinct.export.onnx import export_onnx
+    from tinct.export.onnx_format import DEFAULT_OPSET
+
+    log.info("exporting %s to %s (once; reused while the weights are unchanged)", model.config.name, path)
+    # export_onnx verifies in memory, then writes through tinct.io's atomic writer (fsync,
+    # rename): a process killed mid-export, or a failed verification, never leaves a file
+    # under this name, and two processes exporting at once both end with a whole file.
+    export_onnx(model, path, opset=DEFAULT_OPSET, verify=True)
 
 
 def create_backend(
@@ -214,10 +307,10 @@ def create_backend(
     param = next(model.parameters(), None)
     on_cpu = param is None or param.device.type == "cpu"
     if name == "onnxruntime":
-        return OnnxRuntimeBackend(model, onnx_path)
+        return OnnxRuntimeBackend.for_model(model, onnx_path)
     if on_cpu and onnxruntime_available() and (AUTO_PREFERS_ONNXRUNTIME or onnx_path is not None):
         try:
-            return OnnxRuntimeBackend(model, onnx_path)
+            return OnnxRuntimeBackend.for_model(model, onnx_path)
         except Exception as err:  # auto means "whatever works": never fail where torch would not
             log.warning("onnxruntime backend unavailable (%s); using torch", " ".join(str(err).split()))
     elif onnx_path is not None:

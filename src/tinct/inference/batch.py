@@ -42,7 +42,7 @@ from tinct.io.images import (
     temp_file_target,
     write_image,
 )
-from tinct.models.base import check_vividness
+from tinct.vividness import check_vividness
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -415,7 +415,7 @@ def colorize_paths(
         check_vividness(vividness)
     hints = list(hints) if hints else None
     if hints and not colorizer.accepts_hints:
-        raise ValueError(f"hints were given but the model {colorizer.model.config.name!r} takes no hints")
+        raise ValueError(f"hints were given but the model {colorizer.spec.name!r} takes no hints")
     shard = shard or Shard()
     out_dir = Path(out_dir)
     report = BatchReport()

@@ -9,36 +9,39 @@ Memory: besides the input and output uint8 arrays, only one full-resolution floa
 is kept; everything else at full resolution is done in blocks of rows.
 
 Speed: L* of an 8-bit image comes from per-level tables (one lookup per pixel for gray images),
-and the output is computed by ``tinct.color.fast.lightness_chroma_to_rgb_uint8`` in cache-sized blocks over
-``torch.get_num_threads()`` threads; the model runs in PyTorch or ONNX Runtime
-(``backend=``, see ``tinct.inference.backends``).
+and the output is computed by ``tinct.color.rgb8.lightness_chroma_to_rgb_uint8`` (compiled
+kernels) row block by row block over ``tinct.threads.get_num_threads()`` threads; the model runs
+in PyTorch or ONNX Runtime (``backend=``, see ``tinct.inference.backends``).
+
+Start-up: this module imports neither torch nor onnxruntime. ``Colorizer.load`` with ONNX
+Runtime and an export already cached (the first run makes it) never imports torch, so a
+`tinct colorize` process spends its time on the photo, not on loading libraries; hints import
+torch when first used (their propagation is written in torch).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 
-from tinct.color.fast import lightness_chroma_to_rgb_uint8
-from tinct.color.lab import rgb_to_lightness
-from tinct.device import pick_device
-from tinct.inference.backends import create_backend
-from tinct.inference.hints import hints_to_tensor, parse_hints, propagate_hints
+from tinct.color.rgb8 import lightness_chroma_to_rgb_uint8, uint8_lightness
+from tinct.inference.hint_specs import parse_hints
+from tinct.inference.spec import ModelSpec
 from tinct.io.images import read_image
-from tinct.models import list_models
-from tinct.models.base import ColorizationModel, check_vividness
-from tinct.models.loading import load_model, load_state_dict_file
+from tinct.vividness import check_vividness
+
+if TYPE_CHECKING:
+    import torch
+
+    from tinct.inference.backends import OnnxRuntimeBackend, TorchBackend
+    from tinct.models.base import ColorizationModel
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +80,13 @@ class WeightsInfo:
 
 
 def _weights_info(path: Path) -> WeightsInfo:
-    from safetensors import safe_open
-
-    from tinct.io.weights import METADATA_KEY
+    from tinct.io.weights import read_weights_metadata
 
     model = head = hints = None
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = json.loads((f.metadata() or {}).get(METADATA_KEY, "{}"))
-        config = meta.get("config") if isinstance(meta, dict) else None
-        model = meta.get("model") if isinstance(meta, dict) else None
+        meta = read_weights_metadata(path)
+        config = meta.get("config")
+        model = meta.get("model")
         if isinstance(config, dict):
             head, hints = config.get("head"), config.get("hints")
     except Exception as err:  # a broken file is still listed, just without its description
@@ -109,8 +109,11 @@ def _is_path(text: str) -> bool:
     write ``./default`` to mean it."""
     if os.sep in text or "/" in text or (os.altsep and os.altsep in text) or Path(text).suffix:
         return True
-    reserved = {DEFAULT_NAME, *list_models()} | {p.stem for p in BUNDLED_WEIGHTS_DIR.glob("*.safetensors")}
-    return text not in reserved and os.path.exists(text)
+    if text == DEFAULT_NAME or (BUNDLED_WEIGHTS_DIR / f"{text}.safetensors").is_file() or not os.path.exists(text):
+        return False  # decided without listing the architectures (that imports torch)
+    from tinct.models import list_models
+
+    return text not in list_models()
 
 
 def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
@@ -134,6 +137,8 @@ def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
     bundled = BUNDLED_WEIGHTS_DIR / f"{text}.safetensors"
     if bundled.is_file():
         return bundled
+    from tinct.models import list_models
+
     if text == DEFAULT_NAME:
         raise FileNotFoundError(
             f"the bundled default weights {bundled} are missing (not trained/installed yet); "
@@ -155,14 +160,6 @@ def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
 # Full-resolution color math, block by block
 
 
-@functools.cache
-def _gray_lightness_table() -> np.ndarray:
-    """(256,) float32: L* of the gray level g, i.e. of sRGB (g, g, g), by the very function that
-    colors use, so a gray plane looked up here equals its RGB expansion bit for bit."""
-    ramp = torch.arange(256, dtype=torch.uint8).expand(3, 1, 256)
-    return rgb_to_lightness(ramp)[0].numpy()
-
-
 def image_lightness(image: np.ndarray) -> np.ndarray:
     """CIE L* of an sRGB image, without computing a* and b*.
 
@@ -170,22 +167,14 @@ def image_lightness(image: np.ndarray) -> np.ndarray:
         image: (H, W, 3) uint8 sRGB, or (H, W) uint8 gray (one level per pixel, as R = G = B).
 
     Returns:
-        (H, W) float32 L* in [0, 100], equal to ``rgb_to_lab(rgb / 255)[0]`` to float32 precision
-        (see ``tinct.color.lab.rgb_to_lightness``: per-level tables). A gray image is one table
-        lookup per pixel, never expanded to three channels first.
+        (H, W) float32 L* in [0, 100], equal to ``rgb_to_lab(rgb / 255)[0]`` to ~1e-4 (per-level
+        tables, see ``tinct.color.rgb8.uint8_lightness``). A gray image is one table lookup per
+        pixel, never expanded to three channels first, and gives the same L* as its RGB expansion.
     """
-    if image.dtype == np.uint8 and image.ndim == 2:
-        return _gray_lightness_table()[image]
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
-    with warnings.catch_warnings():
-        # Decoded images are often read-only arrays; they are only read here.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        chw = torch.from_numpy(image).permute(2, 0, 1)
-    return rgb_to_lightness(chw).numpy()
+    return uint8_lightness(image)
 
 
-def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.ndarray:
+def combine_lab(L: np.ndarray | torch.Tensor, ab: np.ndarray | torch.Tensor | None) -> np.ndarray:
     """Full-resolution L* plus low-resolution a*b* → sRGB image.
 
     Args:
@@ -197,7 +186,7 @@ def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.nda
     Returns:
         (H, W, 3) uint8 sRGB: each in-gamut color within one level of scikit-image's float64
         ``lab2rgb`` of the same L*a*b*. Out-of-gamut colors lose chroma, not lightness (see
-        ``tinct.color.fast.lightness_chroma_to_rgb_uint8``, which does the work block by block).
+        ``tinct.color.rgb8.lightness_chroma_to_rgb_uint8``, which does the work block by block).
     """
     return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=True)
 
@@ -260,28 +249,55 @@ class Colorizer:
         backend: str = "torch",
         onnx_path: str | os.PathLike | None = None,
     ) -> None:
+        from tinct.device import pick_device
+        from tinct.inference.backends import create_backend
+
+        self._check_knobs(size, vividness)
+        if device is not None:
+            model = model.to(pick_device(device))
+        self._model: ColorizationModel | None = model.eval()
+        self.spec = ModelSpec.from_model(model)
+        self._set_knobs(size, vividness)
+        #: Runs the model on the small L* copy: ``backends.TorchBackend`` or ``OnnxRuntimeBackend``.
+        self.backend: TorchBackend | OnnxRuntimeBackend = create_backend(backend, self._model, onnx_path)
+        #: Where the weights came from (set by :meth:`load`) and the file's metadata.
+        self.source: Path | None = None
+        self.metadata: dict[str, Any] = {}
+
+    @staticmethod
+    def _check_knobs(size: int | None, vividness: float | None) -> None:
         if size is not None and (isinstance(size, bool) or int(size) != size or size < 1):
             raise ValueError(f"size must be a positive number of pixels, got {size!r}")
         if vividness is not None:
             check_vividness(vividness)
-        if device is not None:
-            model = model.to(pick_device(device))
-        self.model = model.eval()
-        if size is not None and model.fixed_size is not None and size != model.fixed_size:
-            log.warning(
-                "%s only runs at %dx%d; size %d is ignored",
-                model.config.name,
-                model.fixed_size,
-                model.fixed_size,
-                size,
-            )
+
+    def _set_knobs(self, size: int | None, vividness: float | None) -> None:
+        fixed = self.spec.fixed_size
+        if size is not None and fixed is not None and size != fixed:
+            log.warning("%s only runs at %dx%d; size %d is ignored", self.spec.name, fixed, fixed, size)
         self.size = int(size) if size is not None else None
         self.vividness = vividness
-        #: Runs the model on the small L* copy: ``backends.TorchBackend`` or ``OnnxRuntimeBackend``.
-        self.backend = create_backend(backend, self.model, onnx_path)
-        #: Where the weights came from (set by :meth:`load`) and the file's metadata.
-        self.source: Path | None = None
-        self.metadata: dict[str, Any] = {}
+
+    @classmethod
+    def _from_onnx(
+        cls,
+        backend: OnnxRuntimeBackend,
+        source: Path,
+        model: ColorizationModel | None,
+        size: int | None,
+        vividness: float | None,
+    ) -> Colorizer:
+        """A colorizer around an ONNX Runtime backend, built without torch (``model``: the torch
+        model when it was loaded anyway, to export it; else loaded on first use of :attr:`model`)."""
+        colorizer = cls.__new__(cls)
+        cls._check_knobs(size, vividness)
+        colorizer._model = model
+        colorizer.spec = backend.spec
+        colorizer._set_knobs(size, vividness)
+        colorizer.backend = backend
+        colorizer.source = source
+        colorizer.metadata = {}
+        return colorizer
 
     @classmethod
     def load(
@@ -309,6 +325,11 @@ class Colorizer:
             device: ``None``/``"auto"`` picks CUDA, then MPS, then CPU.
             size, vividness: see :class:`Colorizer`.
 
+        With ONNX Runtime on the CPU and a tinct weights file, torch is not imported at all once
+        the file's export is in the cache (``tinct.inference.backends.cached_onnx_path``, keyed by
+        the file's bytes): the first run exports it (with torch), later runs only open it. A
+        cached export that fails to load is made again.
+
         Raises:
             FileNotFoundError: no such file / nothing bundled under that name.
             ValueError: unknown name, ``weights`` without an architecture, ``onnx`` with the torch
@@ -317,6 +338,22 @@ class Colorizer:
         """
         if backend == "torch" and onnx is not None:
             raise ValueError("an ONNX file was given with the torch backend; use backend onnxruntime or auto")
+        if weights is None and _may_skip_torch(backend, device):
+            source = resolve_weights(model)
+            try:
+                from tinct.inference.backends import open_weights_onnx
+
+                ort_backend, network = open_weights_onnx(source, onnx)
+                return cls._from_onnx(ort_backend, source, network, size, vividness)
+            except Exception as err:
+                if backend == "onnxruntime" or onnx is not None:
+                    raise
+                # auto means "whatever works": the torch path below reports a broken file properly.
+                log.warning("onnxruntime backend unavailable (%s); using torch", " ".join(str(err).split()))
+                backend = "torch"
+        from tinct.device import pick_device
+        from tinct.models.loading import load_model, load_state_dict_file
+
         device = pick_device(device)
         if weights is not None:
             arch = DEFAULT_NAME if model is None else os.fspath(model)
@@ -330,22 +367,35 @@ class Colorizer:
         colorizer.metadata = meta
         return colorizer
 
+    @property
+    def model(self) -> ColorizationModel:
+        """The torch model; a colorizer that runs an ONNX export loads it from :attr:`source` on
+        first use (importing torch), e.g. to export it or to train on."""
+        if self._model is None:
+            from tinct.models.loading import load_model
+
+            assert self.source is not None  # _from_onnx always has a source
+            self._model, self.metadata = load_model(self.source)
+        return self._model
+
     def __repr__(self) -> str:
         source = f", source={str(self.source)!r}" if self.source else ""
-        name = self.model.config.name
         return (
-            f"Colorizer(model={name!r}, size={self.size}, device={str(self.device)!r}, "
+            f"Colorizer(model={self.spec.name!r}, size={self.size}, device={self.device!r}, "
             f"backend={self.backend.name!r}{source})"
         )
 
     @property
-    def device(self) -> torch.device:
-        param = next(self.model.parameters(), None)
-        return param.device if param is not None else torch.device("cpu")
+    def device(self) -> str:
+        """Where the model runs, e.g. ``"cpu"`` or ``"cuda:0"`` (ONNX Runtime: always the CPU)."""
+        if self.backend.name != "torch" or self._model is None:
+            return "cpu"
+        param = next(self._model.parameters(), None)
+        return str(param.device) if param is not None else "cpu"
 
     @property
     def accepts_hints(self) -> bool:
-        return bool(self.model.config.hints)
+        return self.spec.hints
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` in pixels at which the model sees an ``height`` × ``width`` image.
@@ -354,11 +404,11 @@ class Colorizer:
         as well as ``model.size_multiple`` allows: the longer side becomes ``size`` and each side
         is rounded to the nearest multiple (at least one multiple).
         """
-        model = self.model
-        if model.fixed_size is not None:
-            return model.fixed_size, model.fixed_size
-        m = model.size_multiple
-        side = self.size or model.preferred_size
+        spec = self.spec
+        if spec.fixed_size is not None:
+            return spec.fixed_size, spec.fixed_size
+        m = spec.size_multiple
+        side = self.size or spec.preferred_size
         longest = max(m, round(side / m) * m)
         shorter = max(m, round(longest * min(height, width) / max(height, width) / m) * m)
         return (longest, shorter) if height >= width else (shorter, longest)
@@ -373,24 +423,26 @@ class Colorizer:
 
     def predict_ab(
         self,
-        L_small: np.ndarray | torch.Tensor,
-        hints: torch.Tensor | None = None,
+        L_small: np.ndarray,
+        hints: np.ndarray | torch.Tensor | None = None,
         vividness: float | None = None,
-    ) -> torch.Tensor:
+    ) -> np.ndarray:
         """Run the model on an L* image already at the working size.
 
         Args:
             L_small: (h, w) L* in [0, 100], (h, w) valid for the model (see :meth:`working_shape`).
-            hints: (1, 3, h, w) hint tensor (see ``hints.hints_to_tensor``) or None.
+            hints: (1, 3, h, w) hints (see ``hints.hints_to_tensor``) or None.
 
         Returns:
-            (2, h', w') a*b* in a*b* units on the CPU, at the model's output resolution
+            (2, h', w') float32 a*b* in a*b* units, at the model's output resolution
             (h' = h / output_stride).
         """
         vividness = self.vividness if vividness is None else vividness
         if vividness is not None:
             check_vividness(vividness)
-        return self.backend.run(L_small, hints, vividness)
+        if hints is not None and hasattr(hints, "numpy"):
+            hints = hints.detach().cpu().numpy()
+        return self.backend.run(np.asarray(L_small, dtype=np.float32), hints, vividness)
 
     def colorize(
         self,
@@ -435,12 +487,32 @@ class Colorizer:
             raise ValueError(f"expected an (H, W) L* plane, got shape {L.shape}")
         height, width = L.shape
         L_small = self.working_lightness(L)
-        hint_tensor = None
-        if hints:
+        if not hints:
+            ab = self.predict_ab(L_small, None, vividness)
+        else:
+            # Hint propagation is written in torch: imported here, only when hints are given.
+            import torch
+
+            from tinct.inference.hints import hints_to_tensor, propagate_hints
+
             hint_tensor = hints_to_tensor(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
-        ab = self.predict_ab(L_small, hint_tensor, vividness)
-        if hint_tensor is not None:
-            ab = propagate_hints(ab, torch.from_numpy(L_small), hint_tensor)
-        if not torch.isfinite(ab).all():
+            ab = self.predict_ab(L_small, hint_tensor, vividness)
+            ab = propagate_hints(torch.from_numpy(ab), torch.from_numpy(L_small), hint_tensor).numpy()
+        if not np.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
         return combine_lab(L, ab)
+
+
+def _may_skip_torch(backend: str, device: Any) -> bool:
+    """Whether :meth:`Colorizer.load` may try ONNX Runtime without torch: the backend allows it,
+    onnxruntime is installed, and the device is (or "auto" can only be) the CPU."""
+    from tinct.device import accelerator_may_exist
+    from tinct.inference.backends import AUTO_PREFERS_ONNXRUNTIME, onnxruntime_available
+
+    if backend not in ("auto", "onnxruntime") or not onnxruntime_available():
+        return False
+    if backend == "auto" and not AUTO_PREFERS_ONNXRUNTIME:
+        return False
+    if device is None or device == "auto":
+        return not accelerator_may_exist()
+    return str(device) == "cpu"

@@ -1,8 +1,8 @@
 """Color hints as users write them: ``X,Y,#RRGGBB`` strings and JSON files of hints.
 
-These only check the form of each hint (numbers, a color, a position >= 0), so that a typo fails
-before any model is loaded; whether a hint lies inside an image is checked per image, by
-``tinct.inference.hints.parse_hints``.
+``parse_hint_spec`` / ``read_hint_file`` only check the form of each hint (numbers, a color, a
+position >= 0), so that a typo fails before any model is loaded; whether a hint lies inside an
+image is checked per image, by :func:`parse_hints`. torch-free: the ONNX inference path uses it.
 """
 
 from __future__ import annotations
@@ -10,11 +10,79 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tinct.inference.hints import Hint, parse_color
+__all__ = ["Hint", "parse_color", "parse_hint_spec", "parse_hints", "read_hint_file"]
 
-__all__ = ["parse_hint_spec", "read_hint_file"]
+#: One validated hint: column x and row y in input-image pixels (0-based), and an sRGB color 0..255.
+Hint = tuple[float, float, tuple[int, int, int]]
+
+_HEX = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
+
+
+def parse_color(value: Any) -> tuple[int, int, int]:
+    """``"#rrggbb"``, ``"#rgb"`` (``#`` optional) or an ``(r, g, b)`` sequence of ints 0..255 → (r, g, b)."""
+    if isinstance(value, str):
+        match = _HEX.fullmatch(value.strip())
+        if not match:
+            raise ValueError(f"hint color must look like '#rrggbb', got {value!r}")
+        digits = match.group(1)
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+    if isinstance(value, Sequence) and len(value) == 3:
+        try:
+            channels = tuple(int(c) for c in value)
+        except (TypeError, ValueError):
+            channels = ()
+        if len(channels) == 3 and all(c == v and 0 <= c <= 255 for c, v in zip(channels, value, strict=True)):
+            return channels  # type: ignore[return-value]
+    raise ValueError(f"hint color must be '#rrggbb' or three integers 0..255, got {value!r}")
+
+
+def parse_hints(hints: Sequence[Any], width: int, height: int) -> list[Hint]:
+    """Validate user hints against an image of ``width`` × ``height`` pixels.
+
+    Args:
+        hints: each either ``(x, y, color)`` or a mapping ``{"x": ..., "y": ..., "color": ...}``;
+            x is the column and y the row in input-image pixels, 0 ≤ x < width and
+            0 ≤ y < height; color as accepted by :func:`parse_color`.
+
+    Returns:
+        ``[(x, y, (r, g, b)), ...]`` in the same order.
+
+    Raises:
+        ValueError: a malformed hint or one outside the image; the message names its index.
+    """
+    parsed: list[Hint] = []
+    for i, hint in enumerate(hints):
+        try:
+            if isinstance(hint, Mapping):
+                missing = [k for k in ("x", "y", "color") if k not in hint]
+                if missing:
+                    raise ValueError(f"missing key(s) {', '.join(missing)}")
+                x, y, color = hint["x"], hint["y"], hint["color"]
+            elif isinstance(hint, Sequence) and not isinstance(hint, str) and len(hint) == 3:
+                x, y, color = hint
+            else:
+                raise ValueError("expected (x, y, color) or {'x', 'y', 'color'}")
+            try:
+                x, y = float(x), float(y)
+            except (TypeError, ValueError):
+                raise ValueError(f"x and y must be numbers, got {x!r}, {y!r}") from None
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError(f"x and y must be finite, got {x}, {y}")
+            if not (0 <= x < width and 0 <= y < height):
+                raise ValueError(
+                    f"position (x={x:g}, y={y:g}) is outside the {width}x{height} image "
+                    f"(need 0 <= x < {width}, 0 <= y < {height})"
+                )
+            parsed.append((x, y, parse_color(color)))
+        except ValueError as err:
+            raise ValueError(f"hint {i}: {err}") from None
+    return parsed
 
 
 def _point(x: Any, y: Any, color: Any) -> Hint:

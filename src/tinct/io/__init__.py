@@ -3,49 +3,32 @@
 Images: :func:`read_image` -> ``(H, W, 3)`` uint8 RGB or a one-line :class:`ImageReadError`;
 :func:`write_image` / :func:`atomic_open` write atomically and never overwrite inputs.
 Weights: :func:`save_weights` / :func:`load_weights` (safetensors + JSON metadata),
-:func:`load_torch_checkpoint` (``weights_only=True``), :func:`load_state_dict_checked`.
+:func:`read_weights_metadata` (the header only), :func:`load_torch_checkpoint`
+(``weights_only=True``), :func:`load_state_dict_checked`.
+
+Names are imported on first use (PEP 562): neither module imports torch at import time.
 """
 
-from .images import (
-    IMAGE_EXTENSIONS,
-    READ_MAX_PIXELS,
-    WRITE_FORMATS,
-    ImageReadError,
-    ImageWriteError,
-    atomic_open,
-    atomic_write_bytes,
-    is_grayscale,
-    list_images,
-    open_image_size,
-    read_image,
-    write_image,
-)
-from .weights import (
-    METADATA_KEY,
-    WeightsError,
-    load_state_dict_checked,
-    load_torch_checkpoint,
-    load_weights,
-    save_weights,
-)
+from __future__ import annotations
 
-__all__ = [
-    "READ_MAX_PIXELS",
-    "IMAGE_EXTENSIONS",
-    "METADATA_KEY",
-    "WRITE_FORMATS",
-    "ImageReadError",
-    "ImageWriteError",
-    "WeightsError",
-    "atomic_open",
-    "atomic_write_bytes",
-    "is_grayscale",
-    "list_images",
-    "load_state_dict_checked",
-    "load_torch_checkpoint",
-    "load_weights",
-    "open_image_size",
-    "read_image",
-    "save_weights",
-    "write_image",
-]
+import importlib
+from typing import Any
+
+_IMAGES = (
+    "IMAGE_EXTENSIONS", "READ_MAX_PIXELS", "WRITE_FORMATS", "ImageReadError", "ImageWriteError", "atomic_open",
+    "atomic_write_bytes", "is_grayscale", "list_images", "open_image_size", "read_image", "write_image",
+)  # fmt: skip
+_WEIGHTS = (
+    "METADATA_KEY", "WeightsError", "load_state_dict_checked", "load_torch_checkpoint", "load_weights",
+    "read_weights_metadata", "save_weights",
+)  # fmt: skip
+
+__all__ = sorted(_IMAGES + _WEIGHTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _IMAGES:
+        return getattr(importlib.import_module("tinct.io.images"), name)
+    if name in _WEIGHTS:
+        return getattr(importlib.import_module("tinct.io.weights"), name)
+    raise AttributeError(f"module 'tinct.io' has no attribute {name!r}")

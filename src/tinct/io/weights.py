@@ -14,13 +14,14 @@ import pickle
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import safe_open
-from safetensors.torch import save as _safetensors_save
 
 from .images import atomic_write_bytes
+
+if TYPE_CHECKING:  # torch is imported where it is used: read_weights_metadata must stay torch-free
+    import torch
 
 __all__ = [
     "METADATA_KEY",
@@ -28,6 +29,7 @@ __all__ = [
     "load_state_dict_checked",
     "load_torch_checkpoint",
     "load_weights",
+    "read_weights_metadata",
     "save_weights",
 ]
 
@@ -82,6 +84,8 @@ def save_weights(
     Returns:
         ``Path(path)``.
     """
+    import torch
+
     path = Path(path)
     if dtype is not None and not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
@@ -105,6 +109,8 @@ def save_weights(
         elif t.numel():
             seen_storages.add(ptr)
         tensors[name] = t
+    from safetensors.torch import save as _safetensors_save
+
     data = _safetensors_save(tensors, metadata={"format": "pt", METADATA_KEY: encoded})
     atomic_write_bytes(path, data)
     return path
@@ -122,6 +128,7 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         WeightsError: missing/empty file, not a safetensors file (a PyTorch pickle is named as
             such), or metadata that is not a JSON object. One line, naming the file.
     """
+
     path = Path(path)
     _check_file(path)
     try:
@@ -153,6 +160,31 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     return state_dict, metadata
 
 
+def read_weights_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The tinct metadata of a ``.safetensors`` file, read from its header only (no tensors, no
+    torch): ``{}`` for a file without it.
+
+    Raises:
+        WeightsError: missing file, not a safetensors file, or metadata that is not a JSON object.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+    except Exception as exc:
+        raise _error(path, f"not a safetensors file ({type(exc).__name__}: {_one_line(str(exc), 200)})") from exc
+    if raw is None:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise _error(path, f"its '{METADATA_KEY}' metadata is not a JSON object")
+    return meta
+
+
 def load_torch_checkpoint(path: str | os.PathLike, *, safe_globals: Sequence[Any] = ()) -> Any:
     """Load a ``torch.save`` file with ``weights_only=True`` onto the CPU.
 
@@ -163,6 +195,8 @@ def load_torch_checkpoint(path: str | os.PathLike, *, safe_globals: Sequence[Any
     Raises:
         WeightsError: missing/empty file, a refused (unsafe) pickle, or a corrupt checkpoint.
     """
+    import torch
+
     path = Path(path)
     _check_file(path)
     try:
@@ -228,6 +262,7 @@ def load_state_dict_checked(
         WeightsError: one line such as ``"w.safetensors: weights do not match UNet: 1 missing
             key: head.bias; 1 shape mismatch: head.weight: file (2, 64) vs model (313, 64)"``.
     """
+
     expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]

@@ -10,21 +10,8 @@ import torch.nn as nn
 
 from tinct.color.ab_bins import annealed_mean
 
-#: Vividness v in [0, 1] is the one user-facing knob for how saturated the result is.
-#: Classification heads map it to the annealed-mean temperature T = 1 − 0.9·v (v = 0: the mean of
-#: the predicted distribution, dull; v = 1: T = 0.1, near the mode, vivid). Regression heads scale
-#: the predicted chroma by 0.5 + v (v = 0.5 leaves the prediction unchanged).
-VIVIDNESS_RANGE = (0.0, 1.0)
-
-
-def vividness_to_temperature(vividness: float) -> float:
-    check_vividness(vividness)
-    return 1.0 - 0.9 * vividness
-
-
-def check_vividness(vividness: float) -> None:
-    if not VIVIDNESS_RANGE[0] <= vividness <= VIVIDNESS_RANGE[1]:
-        raise ValueError(f"vividness must be in [0, 1], got {vividness}")
+# The vividness knob lives in the torch-free tinct.vividness (the ONNX inference path needs it too).
+from tinct.vividness import VIVIDNESS_RANGE, check_vividness, vividness_to_temperature  # noqa: F401
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,10 +41,10 @@ from tinct import __version__
 from tinct.inference import Colorizer, bundled_weights, parse_hints
 from tinct.io.images import ImageReadError, open_image_size, read_image
 from tinct.models import list_models
-from tinct.models.base import check_vividness
 from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
 from tinct.serve.pool import PoolFull, PoolTimeout, WorkerPool
 from tinct.serve.settings import ServeSettings
+from tinct.vividness import check_vividness
 
 __all__ = ["FORMATS", "STATIC_DIR", "create_app"]
 
