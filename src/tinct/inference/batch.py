@@ -17,6 +17,8 @@ of processes finishes whatever is missing.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -456,11 +458,10 @@ def colorize_paths(
         input_keys = {key for key in (_file_key(src) for src, _ in pairs) if key is not None}
         desc = f"colorize rank {shard.rank}/{shard.world_size}" if shard.enabled else "colorize"
         bar = tqdm(mine, desc=desc, unit="image", disable=None if progress else True, file=sys.stderr)
-        for src, dst in bar:
-            start = time.perf_counter()
-            notes: list[str] = []
-            status, error = _colorize_one(src, dst, colorizer, overwrite, input_keys, notes, hints, vividness)
-            for note in notes:
+
+        def finish(item: _InFlight) -> None:
+            status, error = item.outcome.result()
+            for note in item.notes:
                 tqdm.write(f"warning: {note}", file=sys.stderr)
             if status == "failed":
                 fail(error)
@@ -468,7 +469,15 @@ def colorize_paths(
                 report.skipped += 1
             else:
                 report.done += 1
-            record(src, dst, status, time.perf_counter() - start, error, "; ".join(notes) or None)
+            record(item.src, item.dst, status, time.perf_counter() - item.start, error, "; ".join(item.notes) or None)
+
+        with _Pipeline(colorizer, overwrite, hints, vividness) as pipeline:
+            for src, dst in bar:
+                pipeline.submit(src, dst, input_keys)
+                for item in pipeline.ready():
+                    finish(item)
+            for item in pipeline.drain():
+                finish(item)
         bar.close()
     finally:
         if journal is not None:
@@ -476,17 +485,75 @@ def colorize_paths(
     return report
 
 
-def _colorize_one(
-    src: Path,
-    dst: Path,
-    colorizer: Colorizer,
-    overwrite: bool,
-    input_keys: set,
-    notes: list[str],
-    hints: list[Any] | None,
-    vividness: float | None,
-) -> tuple[str, str | None]:
-    """``("ok" | "skipped" | "failed", one-line error or None)`` for one input."""
+@dataclasses.dataclass
+class _InFlight:
+    """One input on its way through the pipeline; ``outcome`` resolves to
+    ``("ok" | "skipped" | "failed", one-line error or None)``."""
+
+    src: Path
+    dst: Path
+    start: float
+    notes: list[str]
+    outcome: concurrent.futures.Future
+
+
+class _Pipeline:
+    """Colorize files in three overlapping stages: the caller's thread decodes photo i + 1 while
+    one worker thread colorizes photo i and another encodes and writes photo i - 1. Decoding,
+    the model (ONNX Runtime or torch), the color kernels and the codecs all release the GIL, so
+    a folder keeps both cores busy where one photo at a time left one idle in each stage.
+
+    At most :attr:`DEPTH` photos are in flight (decoded or colorized, not yet written), so memory
+    stays that of a few photos whatever the folder's size. Results come back in input order.
+    Decoding stays in the caller's thread: it records each file's decoder warnings with
+    ``warnings.catch_warnings``, which is process-wide state and must not run in two threads.
+    """
+
+    DEPTH = 3
+
+    def __init__(self, colorizer: Colorizer, overwrite: bool, hints: list[Any] | None, vividness: float | None):
+        self.colorizer, self.overwrite, self.hints, self.vividness = colorizer, overwrite, hints, vividness
+        self.model_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-colorize")
+        self.write_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-write")
+        self.flight: collections.deque[_InFlight] = collections.deque()
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # On an interrupt: photos not yet started are dropped; a write under way finishes (it is
+        # atomic: a whole file under its name, or none), so nothing partial is left behind.
+        for item in self.flight:
+            item.outcome.cancel()
+        self.model_stage.shutdown(wait=True, cancel_futures=True)
+        self.write_stage.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, src: Path, dst: Path, input_keys: set) -> None:
+        item = _InFlight(src, dst, time.perf_counter(), [], concurrent.futures.Future())
+        done = _read_one(src, dst, self.overwrite, input_keys, item.notes)
+        if isinstance(done, tuple):  # skipped or failed before any work
+            item.outcome.set_result(done)
+        else:
+            colorized = self.model_stage.submit(
+                self.colorizer.colorize, done, hints=self.hints, vividness=self.vividness
+            )
+            item.outcome = self.write_stage.submit(_write_one, src, dst, colorized, self.overwrite)
+        self.flight.append(item)
+
+    def ready(self) -> Iterator[_InFlight]:
+        """The oldest items, waiting for them while more than DEPTH - 1 are in flight, and any
+        later ones already done."""
+        while self.flight and (len(self.flight) >= self.DEPTH or self.flight[0].outcome.done()):
+            yield self.flight.popleft()
+
+    def drain(self) -> Iterator[_InFlight]:
+        while self.flight:
+            yield self.flight.popleft()
+
+
+def _read_one(src: Path, dst: Path, overwrite: bool, input_keys: set, notes: list[str]) -> Any:
+    """Stage 1: the decoded photo ((H, W) or (H, W, 3) uint8), or ``(status, error)`` when there
+    is nothing to colorize (skipped: the output exists; failed: a one-line reason)."""
     try:
         if not src.exists():
             raise ImageReadError(src, "no such file")
@@ -496,9 +563,15 @@ def _colorize_one(
             if not overwrite:
                 return "skipped", None
         with _warnings_as_lines(notes):
-            image = read_image(src, keep_gray=True)  # only its L* is used
-        result = colorizer.colorize(image, hints=hints, vividness=vividness)
-        del image
+            return read_image(src, keep_gray=True)  # only its L* is used
+    except _FILE_ERRORS as err:
+        return "failed", _reason(src, err)
+
+
+def _write_one(src: Path, dst: Path, colorized: concurrent.futures.Future, overwrite: bool) -> tuple[str, str | None]:
+    """Stages 2 and 3: wait for the colorized photo, then encode and write it atomically."""
+    try:
+        result = colorized.result()
         write_image(dst, result, protect=[src], overwrite=overwrite)
         return "ok", None
     except ImageWriteError as err:

@@ -40,7 +40,6 @@ from PIL import Image
 from tinct import __version__
 from tinct.inference import Colorizer, bundled_weights, parse_hints
 from tinct.io.images import ImageReadError, open_image_size, read_image
-from tinct.models import list_models
 from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
 from tinct.serve.pool import PoolFull, PoolTimeout, WorkerPool
 from tinct.serve.settings import ServeSettings
@@ -222,7 +221,7 @@ def _colorize_file(
 
 
 def _model_name(colorizer: Colorizer) -> str:
-    return colorizer.source.stem if colorizer.source is not None else colorizer.model.config.name
+    return colorizer.source.stem if colorizer.source is not None else colorizer.spec.name
 
 
 def _offline_docs_dir() -> Path | None:
@@ -272,6 +271,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _architectures() -> list[str]:
+    from tinct.models import list_models  # imports torch: only when a client asks for the list
+
+    return list_models()
+
+
 def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | None = None) -> FastAPI:
     """Build the app. The model is loaded here, once (unless ``colorizer`` is given, e.g. in tests).
 
@@ -281,9 +286,9 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
     """
     settings = settings or ServeSettings()
     if settings.torch_threads is not None:
-        import torch
+        from tinct.threads import set_num_threads
 
-        torch.set_num_threads(settings.torch_threads)
+        set_num_threads(settings.torch_threads)  # the CLI's threads setting: ONNX Runtime, color kernels, torch
     if colorizer is None:
         colorizer = Colorizer.load(
             settings.model, backend=settings.backend, onnx=settings.onnx, device=settings.device, size=settings.size
@@ -336,17 +341,15 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
     @app.get("/api/health")
     async def health() -> dict[str, Any]:
         """Whether the server is up, which model it serves and how busy it is."""
-        model = colorizer.model
+        spec = colorizer.spec
         return {
             "status": "ok",
             "version": __version__,
             "model": model_name,
-            "architecture": model.config.name,
-            "head": model.config.head,
+            "architecture": spec.name,
+            "head": spec.head,
             "hints": colorizer.accepts_hints,
-            "default_vividness": (
-                colorizer.vividness if colorizer.vividness is not None else model.config.default_vividness
-            ),
+            "default_vividness": colorizer.vividness if colorizer.vividness is not None else spec.default_vividness,
             "queue_depth": pool.waiting,
             "running": pool.running,
             "workers": settings.workers,
@@ -366,8 +369,8 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         return {
             "current": {
                 "name": model_name,
-                "architecture": colorizer.model.config.name,
-                "head": colorizer.model.config.head,
+                "architecture": colorizer.spec.name,
+                "head": colorizer.spec.head,
                 "hints": colorizer.accepts_hints,
                 "source": str(colorizer.source) if colorizer.source else None,
             },
@@ -375,7 +378,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
                 {"name": w.name, "size_mb": round(w.size_mb, 2), "model": w.model, "head": w.head, "hints": w.hints}
                 for w in bundled_weights()
             ],
-            "architectures": list_models(),
+            "architectures": _architectures(),
         }
 
     @app.post(
