@@ -408,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="weights (.safetensors path or bundled name); default: bundled or untrained")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, i.e. the cores)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="markdown report to write")
+    parser.add_argument("--baseline", default=None, help="git commit for the whole-process rows (see startup.py)")
     parser.add_argument("--child-memory", choices=("tinct", "reference"), help=argparse.SUPPRESS)
     parser.add_argument("--image", help=argparse.SUPPRESS)
     parser.add_argument("--backend", default="torch", help=argparse.SUPPRESS)
@@ -439,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         ["method", "RGB→Lab ms", "vs skimage", "max err", "Lab→RGB ms", "vs skimage", "max err"],
         bench_conversion(reps),
     )
+
+    print("whole processes ...", flush=True)
+    from startup import DEFAULT_BASELINE, bench_startup
+
+    rows, note = bench_startup(args.baseline or DEFAULT_BASELINE, photos=8 if args.quick else 20, reps=reps)
+    title = "Whole `tinct` processes: one photo, --help, the server, a folder"
+    section(title, note, ["", "now", "baseline", "ratio"], rows)
 
     colorizer, model_desc = load_colorizer(args.model)
     colorizers = {"tinct (torch)": colorizer}
