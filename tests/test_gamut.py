@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -81,3 +82,28 @@ def test_every_bin_holds_some_srgb_color():
     # Every bin centre is within a cell's half diagonal of a sampled color (a cell no sRGB color
     # reaches would be a class no training pixel can have).
     assert torch.cdist(bins, ab).min(dim=1).values.max() <= 5 * 2**0.5
+
+
+def test_max_chroma_table_is_the_gamut_boundary():
+    """The compiled table against float64 numpy: each sampled cell's chroma is inside the gamut
+    and 0.01 more is outside (or the table says 200: never for sRGB)."""
+    from tinct.color.constants import FINV_T, KAPPA, XYZN_TO_LINEAR
+    from tinct.color.gamut_mapping import TABLE_SHAPE, max_chroma_table
+
+    table = max_chroma_table()
+    assert table.shape == TABLE_SHAPE and table.dtype == np.float32
+    rng = np.random.default_rng(0)
+    i = rng.integers(1, TABLE_SHAPE[0] - 1, 400)  # L* = 0 and 100: the gray axis' ends, chroma 0
+    j = rng.integers(0, TABLE_SHAPE[1], 400)
+    L, hue = i * 100 / (TABLE_SHAPE[0] - 1), np.linspace(-np.pi, np.pi, TABLE_SHAPE[1])[j]
+
+    def linear(chroma):
+        fy = (L + 16) / 116
+        f = np.stack([fy + chroma * np.cos(hue) / 500, fy, np.maximum(fy - chroma * np.sin(hue) / 200, 0)])
+        return XYZN_TO_LINEAR @ np.where(f > FINV_T, f**3, (f - 16 / 116) / KAPPA)
+
+    chroma = table[i, j].astype(np.float64)
+    inside, beyond = linear(chroma), linear(chroma + 0.01)
+    assert (inside.min(0) >= -1e-6).all() and (inside.max(0) <= 1 + 1e-6).all()
+    assert ((beyond.min(0) < 0) | (beyond.max(0) > 1)).all()
+    assert 0 < chroma.min() and chroma.max() < 140

@@ -218,6 +218,29 @@ TARGETS static void lightness_rows(const uint8_t *rgb, float *out, const float *
     }
 }
 
+/* The gamut's largest chroma for L* = rows [y0, y1) of linspace(0, 100, t_rows) and hue =
+   linspace(-pi, pi, t_cols), by TABLE_STEPS halvings of [0, 200] (sRGB chroma stays below ~135)
+   in double, strict gamut (no tolerance): (t_rows, t_cols) float32. */
+#define TABLE_STEPS 24
+
+static void chroma_rows(float *out, Py_ssize_t t_rows, Py_ssize_t t_cols, Py_ssize_t y0, Py_ssize_t y1) {
+    for (Py_ssize_t i = y0; i < y1; i++) {
+        double L = 100.0 * (double)i / (double)(t_rows - 1), fy = (L + 16) / 116, y_lin = finv64(fy);
+        for (Py_ssize_t j = 0; j < t_cols; j++) {
+            double hue = j == t_cols - 1 ? M_PI : -M_PI + (double)j * (2 * M_PI / (double)(t_cols - 1));
+            double alpha = cos(hue) / 500, beta = sin(hue) / 200, lo = 0, hi = 200, rgb[3];
+            for (int k = 0; k < TABLE_STEPS; k++) {
+                double mid = (lo + hi) / 2;
+                linear_at(fy, alpha, beta, y_lin, mid, rgb);
+                double mn = fmin(rgb[0], fmin(rgb[1], rgb[2])), mx = fmax(rgb[0], fmax(rgb[1], rgb[2]));
+                if (mn >= 0 && mx <= 1) lo = mid;
+                else hi = mid;
+            }
+            out[i * t_cols + j] = (float)lo;
+        }
+    }
+}
+
 /* Buffers are checked for size here; dtype, layout and shape consistency by tinct.color.rgb8. */
 static int need(Py_buffer *buf, Py_ssize_t bytes, const char *name) {
     if (buf->len < bytes) {
@@ -233,6 +256,22 @@ static int rows_ok(Py_ssize_t y0, Py_ssize_t y1, Py_ssize_t height) {
         return 0;
     }
     return 1;
+}
+
+static PyObject *py_max_chroma_rows(PyObject *self, PyObject *args) {
+    Py_buffer out;
+    Py_ssize_t t_rows, t_cols, y0, y1;
+    if (!ready) return PyErr_Format(PyExc_RuntimeError, "set_constants() was not called");
+    if (!PyArg_ParseTuple(args, "w*nnnn", &out, &t_rows, &t_cols, &y0, &y1)) return NULL;
+    int ok = t_rows >= 2 && t_cols >= 2 && rows_ok(y0, y1, t_rows) && need(&out, t_rows * t_cols * 4, "out");
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS chroma_rows(out.buf, t_rows, t_cols, y0, y1);
+        Py_END_ALLOW_THREADS
+    } else if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "the table needs at least 2 rows and 2 columns");
+    PyBuffer_Release(&out);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *py_lab_to_rgb8(PyObject *self, PyObject *args) {
@@ -304,6 +343,7 @@ static PyObject *py_constants(PyObject *self, PyObject *noargs) {
 static PyMethodDef methods[] = {
     {"lab_to_rgb8", py_lab_to_rgb8, METH_VARARGS, "L* + low-resolution a*b* rows -> 8-bit sRGB rows."},
     {"lightness8", py_lightness8, METH_VARARGS, "8-bit sRGB rows -> L* rows."},
+    {"max_chroma_rows", py_max_chroma_rows, METH_VARARGS, "Rows of the gamut's largest-chroma table."},
     {"set_constants", py_set_constants, METH_VARARGS, "Set the XYZ/white -> linear sRGB matrix."},
     {"constants", py_constants, METH_NOARGS, "The compiled-in constants."},
     {NULL, NULL, 0, NULL},
