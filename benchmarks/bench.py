@@ -272,21 +272,21 @@ def bench_hints(colorizer, reps: int) -> list[list[str]]:
     at the colorizer's working size, for several hint counts (random places and colors)."""
     from tinct.color.lab import rgb_to_lightness
     from tinct.inference.colorizer import HINT_PATCH
-    from tinct.inference.hints import hints_to_tensor, propagate_hints
+    from tinct.inference.hints import propagate_hints, rasterize_hints
 
     width, height = SIZES_MP[12]
     L = rgb_to_lightness(torch.from_numpy(photo_like(width, height, seed=5)).permute(2, 0, 1)).numpy()
-    L_small = torch.from_numpy(colorizer.working_lightness(L))
+    L_small = colorizer.working_lightness(L)
     # The propagation's cost does not depend on the predicted a*b*, only on its grid: the model's
     # output resolution.
-    ab = torch.zeros(2, *colorizer.predict_ab(L_small.numpy()).shape[-2:])
+    ab = np.zeros((2, *colorizer.predict_ab(L_small).shape[-2:]), np.float32)
     rng = np.random.default_rng(0)
     rows = []
     for count in (1, 10, 50):
         xs, ys = rng.uniform(0, width, count), rng.uniform(0, height, count)
         colors = rng.integers(0, 256, (count, 3))
         hints = [(float(x), float(y), tuple(int(c) for c in rgb)) for x, y, rgb in zip(xs, ys, colors, strict=True)]
-        tensor = hints_to_tensor(hints, (height, width), tuple(L_small.shape), HINT_PATCH)
+        tensor = rasterize_hints(hints, (height, width), tuple(L_small.shape), HINT_PATCH)
         t = timeit(lambda tensor=tensor: propagate_hints(ab, L_small, tensor), reps, budget=30)
         grids = f"{L_small.shape[0]}x{L_small.shape[1]}", f"{ab.shape[1]}x{ab.shape[2]}"
         rows.append([str(count), *grids, f"{t * 1e3:.0f}"])

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from tinct.color.lab import lab_to_rgb, rgb_to_lab
-from tinct.inference import Colorizer, combine_lab, hints_to_tensor, image_lightness, parse_color, parse_hints
+from tinct.inference import Colorizer, combine_lab, image_lightness, parse_color, parse_hints, rasterize_hints
 from tinct.inference import colorizer as colorizer_module
 from tinct.io.images import read_image
 from tinct.models import create_model
@@ -151,7 +151,7 @@ def test_hints_with_hint_model():
 
 def test_hint_tensor_layout():
     hints = parse_hints([(0, 0, "#ff0000"), {"x": 99.5, "y": 49, "color": (0, 0, 255)}], width=100, height=50)
-    t = hints_to_tensor(hints, image_size=(50, 100), work_size=(32, 64))
+    t = torch.from_numpy(rasterize_hints(hints, image_size=(50, 100), work_size=(32, 64)))
     assert t.shape == (1, 3, 32, 64) and t[0, 2].sum() == 2
     assert t[0, 2, 0, 0] == 1 and t[0, 2, 31, 63] == 1
     red_ab = lab_of(np.array([[[255, 0, 0]]], dtype=np.uint8))[1:, 0, 0]

@@ -92,3 +92,26 @@ def test_onnx_colorizer_loads_its_torch_model_on_demand(weights):
     colorizer._model = None  # as in a process where the export was already cached
     assert colorizer.device == "cpu"
     assert colorizer.model.config.name == "unet" == colorizer.spec.name
+
+
+def test_hints_on_the_onnx_path_do_not_import_torch(tmp_path):
+    import torch
+
+    from tinct.models import create_model
+    from tinct.models.loading import save_model
+
+    torch.manual_seed(0)
+    weights = tmp_path / "hinted.safetensors"
+    save_model(weights, create_model("unet", hints=True, head="regression", decoder_channels=(8, 8, 8, 8)))
+    Image.fromarray(np.tile(np.arange(0, 240, 3, dtype=np.uint8), (60, 1))).save(tmp_path / "gray.png")
+    cli = f"""
+        import sys
+        from tinct.cli import main
+        rc = main(["colorize", "gray.png", "-o", "out", "--overwrite", "--model", {str(weights)!r},
+                   "--hint", "10,10,#c03020", "--hint", "70,50,#3060a0"])
+        print("rc", rc, "torch" in sys.modules)
+    """
+    cache = tmp_path / "cache"
+    assert "rc 0 True" in _run(cli, cache, tmp_path).stdout  # the first run exports the model
+    second = _run(cli, cache, tmp_path)
+    assert "rc 0 False" in second.stdout, second.stderr

@@ -22,6 +22,7 @@ from tinct.color.constants import (
     FINV_T,
     GAMUT_TOLERANCE,
     KAPPA,
+    LINEAR_TO_XYZN,
     SRGB_T,
     WHITE_D65,
     XYZ_FROM_RGB,
@@ -29,7 +30,7 @@ from tinct.color.constants import (
 )
 from tinct.color.gamut_mapping import GAMUT_MARGIN, GAMUT_STEPS, NO_TABLE, max_chroma_table
 
-__all__ = ["lab_to_rgb_uint8", "lightness_chroma_to_rgb_uint8", "uint8_lightness", "upsample_width"]
+__all__ = ["lab_to_rgb_uint8", "lightness_chroma_to_rgb_uint8", "srgb8_to_lab", "uint8_lightness", "upsample_width"]
 
 
 @functools.cache
@@ -98,6 +99,16 @@ def uint8_lightness(image: np.ndarray) -> np.ndarray:
     ext = _ext()
     run_rows(lambda n, y0, y1: ext.lightness8(rgb, out, Y_PARTS, L_GRAY, width, height, y0, y1), 1, height, width)
     return out
+
+
+def srgb8_to_lab(colors: np.ndarray) -> np.ndarray:
+    """(..., 3) 8-bit sRGB colors (e.g. a handful of hint colors) → (..., 3) float64 L*a*b*, by
+    the textbook formulas in float64 (a few colors: no kernel needed)."""
+    v = np.asarray(colors, dtype=np.float64) / 255
+    lin = np.where(v > SRGB_T, ((np.maximum(v, SRGB_T) + 0.055) / 1.055) ** 2.4, v / 12.92)
+    t = lin @ LINEAR_TO_XYZN.T  # X, Y, Z over the white point
+    f = np.where(t > EPSILON, np.cbrt(t), KAPPA * t + 16 / 116)
+    return np.stack((116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])), axis=-1)
 
 
 def upsample_width(ab: np.ndarray, width: int) -> np.ndarray:

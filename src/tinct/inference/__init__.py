@@ -25,7 +25,7 @@ _EXPORTS = {
     "combine_lab": "colorizer",
     "image_lightness": "colorizer",
     "resolve_weights": "colorizer",
-    "hints_to_tensor": "hints",
+    "rasterize_hints": "hints",
     "parse_color": "hint_specs",
     "parse_hints": "hint_specs",
 }

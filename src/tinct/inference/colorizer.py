@@ -14,9 +14,8 @@ kernels) row block by row block over ``tinct.threads.get_num_threads()`` threads
 in PyTorch or ONNX Runtime (``backend=``, see ``tinct.inference.backends``).
 
 Start-up: this module imports neither torch nor onnxruntime. ``Colorizer.load`` with ONNX
-Runtime and an export already cached (the first run makes it) never imports torch, so a
-`tinct colorize` process spends its time on the photo, not on loading libraries; hints import
-torch when first used (their propagation is written in torch).
+Runtime and an export already cached (the first run makes it) never imports torch, hints
+included, so a `tinct colorize` process spends its time on the photo, not on loading libraries.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from PIL import Image
 
 from tinct.color.rgb8 import lightness_chroma_to_rgb_uint8, uint8_lightness
 from tinct.inference.hint_specs import parse_hints
+from tinct.inference.hints import propagate_hints, rasterize_hints
 from tinct.inference.spec import ModelSpec
 from tinct.io.images import read_image
 from tinct.vividness import check_vividness
@@ -431,7 +431,7 @@ class Colorizer:
 
         Args:
             L_small: (h, w) L* in [0, 100], (h, w) valid for the model (see :meth:`working_shape`).
-            hints: (1, 3, h, w) hints (see ``hints.hints_to_tensor``) or None.
+            hints: (1, 3, h, w) hints (see ``hints.rasterize_hints``) or None.
 
         Returns:
             (2, h', w') float32 a*b* in a*b* units, at the model's output resolution
@@ -490,14 +490,8 @@ class Colorizer:
         if not hints:
             ab = self.predict_ab(L_small, None, vividness)
         else:
-            # Hint propagation is written in torch: imported here, only when hints are given.
-            import torch
-
-            from tinct.inference.hints import hints_to_tensor, propagate_hints
-
-            hint_tensor = hints_to_tensor(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
-            ab = self.predict_ab(L_small, hint_tensor, vividness)
-            ab = propagate_hints(torch.from_numpy(ab), torch.from_numpy(L_small), hint_tensor).numpy()
+            hint_map = rasterize_hints(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
+            ab = propagate_hints(self.predict_ab(L_small, hint_map, vividness), L_small, hint_map)
         if not np.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
         return combine_lab(L, ab)
