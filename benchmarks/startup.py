@@ -123,6 +123,32 @@ def skimage_round_trip(photo: Path, reps: int) -> float:
     return _median(once, reps)
 
 
+def compare_outputs(runs: list[Checkout], inputs: list[Path], tmp: Path) -> list[list[str]]:
+    """Rows: for each backend, how far this checkout's outputs are from the baseline's (PNG, so
+    only the colorization differs): the largest difference in 8-bit levels and the share of
+    pixels that differ at all."""
+    if len(runs) < 2:
+        return []
+    rows = []
+    for backend in ("torch", "onnxruntime"):
+        outs = []
+        for run in runs:
+            out = tmp / f"compare-{backend}-{len(outs)}"
+            run.seconds(["colorize", *map(str, inputs), "-o", str(out), "--format", "png", "--backend", backend], tmp)
+            outs.append(out)
+        worst, differing, total = 0, 0, 0
+        for path in sorted(outs[0].glob("*.png")):
+            a = np.asarray(Image.open(path), dtype=np.int16)
+            b = np.asarray(Image.open(outs[1] / path.name), dtype=np.int16)
+            d = np.abs(a - b).max(axis=-1)
+            worst, differing, total = max(worst, int(d.max())), differing + int((d > 0).sum()), total + d.size
+        rows.append(
+            [f"output vs baseline, `--backend {backend}` ({len(inputs)} photos, {total / 1e6:.1f} MP)",
+             f"max {worst} level(s)", f"{differing / total:.1e} of pixels differ", ""]
+        )  # fmt: skip
+    return rows
+
+
 def bench_startup(baseline: str = DEFAULT_BASELINE, photos: int = 20, reps: int = 5) -> tuple[list[list[str]], str]:
     """Rows: what, this checkout's figure, the baseline's, the ratio. And a note on the setup."""
     with tempfile.TemporaryDirectory(prefix="tinct-startup-") as tmp_name, baseline_checkout(baseline) as old_src:
@@ -148,6 +174,8 @@ def bench_startup(baseline: str = DEFAULT_BASELINE, photos: int = 20, reps: int 
             wall = _median(lambda run=run: run.seconds(["colorize", "folder", "-o", "fout", "--overwrite"], tmp), 3)
             r["folder"] = photos / wall
         skimage = skimage_round_trip(photo, 3)
+        val = sorted((ROOT.parent / "shared/data/photos/val").glob("*.jpg")) or sorted(folder.glob("*.jpg"))[:4]
+        compared = compare_outputs(runs, [photo, *val], tmp)
 
     now = results["now"]
     before = results.get(f"baseline {baseline}", {})
@@ -166,13 +194,16 @@ def bench_startup(baseline: str = DEFAULT_BASELINE, photos: int = 20, reps: int 
         row("`tinct --help`", "help", "s"),
         row("`tinct serve` until /api/health answers", "serve", "s"),
         row(f"folder of {photos} 12 MP gray JPEGs, `tinct colorize` process", "folder", "photos/s", True),
+        *compared,
     ]  # fmt: skip
     note = (
         f"Fresh `python -m tinct` processes (median of {reps}; serve and folder: 3), default model, "
         f"backend auto (ONNX Runtime). Baseline: commit {baseline} run from a temporary git worktree with "
         "the same Python environment and its own ONNX cache"
         + ("" if before else " (not available: no git checkout here)")
-        + ". Ratio: baseline / now (photos/s: now / baseline)."
+        + ". Ratio: baseline / now (photos/s: now / baseline). Outputs compared as PNG on the 12 MP "
+        "photo and the val photos: the 8-bit kernels moved from numba to compiled C (same formulas, "
+        "another compiler's float32 rounding order)."
     )
     return rows, note
 
