@@ -12,9 +12,13 @@ setup(
             "tinct.color._rgb8",
             ["src/tinct/color/_rgb8.c"],
             # -O3 vectorizes the row loops; it needs sqrtf to be an instruction (-fno-math-errno) and
-            # selects between float results to be free of side effects (-fno-trapping-math). NaN and
-            # infinity keep their IEEE meaning (no -ffast-math).
-            extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c11"],
+            # selects between float results to be free of side effects (-fno-trapping-math). FMA
+            # contraction, reciprocals and signed zeros as numba's kernels allow them (fastmath
+            # contract, arcp, nsz); NaN and infinity keep their IEEE meaning (no -ffast-math).
+            extra_compile_args=[
+                "-O3", "-std=c11", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast",
+                "-freciprocal-math", "-fno-signed-zeros",
+            ],  # fmt: skip
         )
     ]
 )

@@ -34,9 +34,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* AVX2 + FMA where the CPU has them (chosen at load time), SSE2 elsewhere. */
+/* AVX-512 or AVX2 + FMA where the CPU has them (chosen when the module loads), SSE2 elsewhere. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TARGETS __attribute__((target_clones("avx2,fma", "default")))
+#define TARGETS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TARGETS
 #endif
@@ -161,7 +161,7 @@ TARGETS static Py_ssize_t lab_rows(const float *L, const float *ab_rows, const f
                                    const int64_t *row_index, const float *row_frac, uint8_t *out, const float *table,
                                    Py_ssize_t t_rows, Py_ssize_t t_cols, int keep_lightness, Py_ssize_t width,
                                    Py_ssize_t low_rows, Py_ssize_t y0, Py_ssize_t y1) {
-    float A[MAX_CHUNK], B[MAX_CHUNK], R[MAX_CHUNK], G[MAX_CHUNK], BL[MAX_CHUNK];
+    float A[MAX_CHUNK], B[MAX_CHUNK];
     uint8_t bad[MAX_CHUNK], P0[MAX_CHUNK], P1[MAX_CHUNK], P2[MAX_CHUNK]; /* planar: stride-3 stores do not vectorize */
     Py_ssize_t left = 0, plane = low_rows * width;
     for (Py_ssize_t y = y0; y < y1; y++) {
@@ -180,11 +180,12 @@ TARGETS static Py_ssize_t lab_rows(const float *L, const float *ab_rows, const f
             }
             int count = 0;
             for (Py_ssize_t x = 0; x < n; x++) {
-                linear_px(Ly[x], A[x], B[x], &R[x], &G[x], &BL[x]);
-                bad[x] = outside(R[x], G[x], BL[x]);
+                float r, g, bl;
+                linear_px(Ly[x], A[x], B[x], &r, &g, &bl);
+                bad[x] = outside(r, g, bl);
                 count += bad[x];
+                P0[x] = encode8(r), P1[x] = encode8(g), P2[x] = encode8(bl);
             }
-            for (Py_ssize_t x = 0; x < n; x++) P0[x] = encode8(R[x]), P1[x] = encode8(G[x]), P2[x] = encode8(BL[x]);
             for (Py_ssize_t x = 0; x < n; x++) o[3 * x] = P0[x], o[3 * x + 1] = P1[x], o[3 * x + 2] = P2[x];
             if (!keep_lightness || !count) continue;
             if (t_rows < 2) { /* no table yet: clipped for now, redone with the table */
