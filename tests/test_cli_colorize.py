@@ -122,3 +122,45 @@ def test_colorize_paths_api(tmp_path, weights):
     assert report.summary() == "colorized 1, skipped 0, failed 1"
     with pytest.raises(ValueError, match="unsupported output format"):
         colorize_paths([tmp_path / "x.png"], tmp_path / "o", colorizer, fmt="bmp")
+
+
+def test_folder_pipeline_keeps_order_and_few_photos_in_flight(tmp_path, weights, monkeypatch):
+    """Decode, colorize and write overlap, but at most _Pipeline.DEPTH decoded photos wait to be
+    written (memory stays that of a few photos), a failure mid-folder is reported in its place,
+    and the journal lists the inputs in order."""
+    import json
+    import threading
+    import time
+
+    from tinct.inference import batch
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(9):
+        Image.fromarray(np.full((24, 32), 20 * i, np.uint8)).save(folder / f"p{i}.png")
+    (folder / "p4.png").write_bytes(b"broken")
+    lock, counts = threading.Lock(), {"read": 0, "written": 0, "most": 0}
+    read, write = batch.read_image, batch.write_image
+
+    def counting_read(*args, **kwargs):
+        image = read(*args, **kwargs)
+        with lock:
+            counts["read"] += 1
+            counts["most"] = max(counts["most"], counts["read"] - counts["written"])
+        return image
+
+    def slow_write(*args, **kwargs):
+        time.sleep(0.02)  # writing is the slow stage: reading must not run ahead unbounded
+        write(*args, **kwargs)
+        with lock:
+            counts["written"] += 1
+
+    monkeypatch.setattr(batch, "read_image", counting_read)
+    monkeypatch.setattr(batch, "write_image", slow_write)
+    colorizer = Colorizer.load(weights, backend="torch")
+    report = colorize_paths([folder], tmp_path / "out", colorizer, progress=False, log=tmp_path / "log.jsonl")
+    assert (report.done, report.skipped, len(report.failed)) == (8, 0, 1) and "p4.png" in report.failed[0]
+    assert counts["written"] == 8 and 2 <= counts["most"] <= batch._Pipeline.DEPTH  # overlapped, bounded
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [line["input"].rsplit("/", 1)[-1] for line in lines] == [f"p{i}.png" for i in range(9)]
+    assert [line["status"] for line in lines] == ["ok"] * 4 + ["failed"] + ["ok"] * 4
