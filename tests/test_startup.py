@@ -115,3 +115,22 @@ def test_hints_on_the_onnx_path_do_not_import_torch(tmp_path):
     assert "rc 0 True" in _run(cli, cache, tmp_path).stdout  # the first run exports the model
     second = _run(cli, cache, tmp_path)
     assert "rc 0 False" in second.stdout, second.stderr
+
+
+def test_a_broken_weights_file_is_one_line_with_the_default_backend(tmp_path, capsys):
+    from tinct.cli import main
+
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "gray.png")
+    rc = main(
+        [
+            "colorize",
+            str(tmp_path / "gray.png"),
+            "-o",
+            str(tmp_path / "out"),
+            "--model",
+            str(tmp_path / "bad.safetensors"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "bad.safetensors: not a safetensors file" in err[0]

@@ -340,14 +340,15 @@ class Colorizer:
             raise ValueError("an ONNX file was given with the torch backend; use backend onnxruntime or auto")
         if weights is None and _may_skip_torch(backend, device):
             source = resolve_weights(model)
-            try:
-                from tinct.inference.backends import open_weights_onnx
+            from tinct.inference.backends import open_weights_onnx
+            from tinct.io.weights import WeightsError
 
+            try:
                 ort_backend, network = open_weights_onnx(source, onnx)
                 return cls._from_onnx(ort_backend, source, network, size, vividness)
             except Exception as err:
-                if backend == "onnxruntime" or onnx is not None:
-                    raise
+                if backend == "onnxruntime" or onnx is not None or isinstance(err, WeightsError):
+                    raise  # a broken weights file is the user's error, whatever the backend
                 # auto means "whatever works": the torch path below reports a broken file properly.
                 log.warning("onnxruntime backend unavailable (%s); using torch", " ".join(str(err).split()))
                 backend = "torch"
