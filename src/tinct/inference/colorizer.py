@@ -185,7 +185,7 @@ def image_lightness(image: np.ndarray) -> np.ndarray:
     return rgb_to_lightness(chw).numpy()
 
 
-def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.ndarray:
+def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None, *, keep_lightness: bool = True) -> np.ndarray:
     """Full-resolution L* plus low-resolution a*b* → sRGB image.
 
     Args:
@@ -197,9 +197,10 @@ def combine_lab(L: np.ndarray | torch.Tensor, ab: torch.Tensor | None) -> np.nda
     Returns:
         (H, W, 3) uint8 sRGB: each in-gamut color within one level of scikit-image's float64
         ``lab2rgb`` of the same L*a*b*. Out-of-gamut colors lose chroma, not lightness (see
-        ``tinct.color.fast.lightness_chroma_to_rgb_uint8``, which does the work block by block).
+        ``tinct.color.fast.lightness_chroma_to_rgb_uint8``, which does the work block by block);
+        with ``keep_lightness=False`` they are clipped per channel instead.
     """
-    return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=True)
+    return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=keep_lightness)
 
 
 def _as_pixels(image: Any) -> np.ndarray:
@@ -345,7 +346,8 @@ class Colorizer:
 
     @property
     def accepts_hints(self) -> bool:
-        return bool(self.model.config.hints)
+        # Models without a hint input (DDColor) may still take hints: propagated onto their output.
+        return bool(self.model.config.hints or getattr(self.model, "propagates_hints", False))
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` in pixels at which the model sees an ``height`` × ``width`` image.
@@ -438,9 +440,10 @@ class Colorizer:
         hint_tensor = None
         if hints:
             hint_tensor = hints_to_tensor(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
-        ab = self.predict_ab(L_small, hint_tensor, vividness)
+        ab = self.predict_ab(L_small, hint_tensor if self.model.config.hints else None, vividness)
         if hint_tensor is not None:
             ab = propagate_hints(ab, torch.from_numpy(L_small), hint_tensor)
         if not torch.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
-        return combine_lab(L, ab)
+        # A model may ask for its authors' per-channel clipping of out-of-gamut colors (DDColor).
+        return combine_lab(L, ab, keep_lightness=getattr(self.model, "keep_lightness", True))
