@@ -120,7 +120,21 @@ class PixelShuffleUp(nn.Module):
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pixel_shuffle(F.relu(self.conv(x)), self.scale)
+        return self._blur(F.pixel_shuffle(F.relu(self.conv(x)), self.scale))
+
+    def forward_projected(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``einsum("nqc,nchw->nqhw", weights, self(x))`` for weights (N, Q, out), computed in a
+        cheaper order: shuffle and blur are linear and act per channel, so the Q weighted sums are
+        taken on the sub-pixel planes first and only Q (not ``out``) full-size planes are
+        shuffled and blurred; the ``out``-channel full-size map is never made (at 512×384 it is
+        200 MB). → (N, Q, H·scale, W·scale)."""
+        y = F.relu(self.conv(x))  # (N, out·scale², h, w): channel c·scale² + s is sub-pixel s of c
+        n, _, h, w = y.shape
+        maps = torch.bmm(weights, y.reshape(n, weights.shape[2], -1))  # (N, Q, scale²·h·w)
+        return self._blur(F.pixel_shuffle(maps.reshape(n, -1, h, w), self.scale))
+
+    @staticmethod
+    def _blur(x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), 2, stride=1)
 
 
@@ -248,8 +262,9 @@ def sine_positions(feature: torch.Tensor, channels: int = HIDDEN) -> torch.Tenso
 class MultiScaleColorDecoder(nn.Module):
     """Learned color queries refined against the pixel decoder's stride 16, 8, 4 maps in turn.
 
-    forward(scales, pixels): scales = three (N, C_i, h_i, w_i) maps, pixels = (N, 256, H, W)
-    → (N, queries, H, W): each query's color embedding dotted with every pixel's features.
+    forward(scales): three (N, C_i, h_i, w_i) maps → (N, queries, 256) color embeddings; the
+    query maps are their dot products with every full-resolution pixel's 256 features (taken in
+    ``PixelShuffleUp.forward_projected``).
     """
 
     def __init__(self, in_channels: tuple[int, ...], queries: int, layers: int) -> None:
@@ -267,13 +282,13 @@ class MultiScaleColorDecoder(nn.Module):
         self.decoder_norm = nn.LayerNorm(HIDDEN)
         self.color_embed = MLP(HIDDEN, 3)
 
-    def forward(self, scales: list[torch.Tensor], pixels: torch.Tensor) -> torch.Tensor:
+    def forward(self, scales: list[torch.Tensor]) -> torch.Tensor:
         memories, positions = [], []
         for i, feature in enumerate(scales):
             memory = self.input_proj[i](feature).flatten(2).transpose(1, 2)  # (N, h·w, 256)
             memories.append(memory + self.level_embed.weight[i])
             positions.append(sine_positions(feature))
-        n = pixels.shape[0]
+        n = scales[0].shape[0]
         query_pos = self.query_embed.weight[None].expand(n, -1, -1)
         x = self.query_feat.weight[None].expand(n, -1, -1)
         for i, (cross, self_attn, ffn) in enumerate(
@@ -287,9 +302,7 @@ class MultiScaleColorDecoder(nn.Module):
             level = i % len(memories)
             x = cross(x, memories[level], positions[level], query_pos)
             x = ffn(self_attn(x, query_pos))
-        colors = self.color_embed(self.decoder_norm(x))  # (N, queries, 256)
-        out = torch.bmm(colors, pixels.flatten(2))  # (N, queries, H·W)
-        return out.reshape(n, -1, pixels.shape[2], pixels.shape[3])
+        return self.color_embed(self.decoder_norm(x))
 
 
 class PixelDecoder(nn.Module):
@@ -309,7 +322,8 @@ class PixelDecoder(nn.Module):
         out0 = self.layers[0](features[3], features[2])
         out1 = self.layers[1](out0, features[1])
         out2 = self.layers[2](out1, features[0])
-        return self.color_decoder([out0, out1, out2], self.last_shuf(out2))
+        colors = self.color_decoder([out0, out1, out2])  # (N, queries, 256)
+        return self.last_shuf.forward_projected(out2, colors)  # (N, queries, H, W)
 
 
 class _Encoder(nn.Module):
