@@ -113,6 +113,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ab-std", type=float, default=25.0, help="a*b* standard deviation to aim the weights at")
     parser.add_argument("--onnx", action="store_true", help="also run tinct's ONNX Runtime backend")
+    parser.add_argument(
+        "--keep-lightness",
+        action="store_true",
+        help="map out-of-gamut colors at constant L* (tinct's default for other models) instead of clipping them "
+        "per channel as the authors do, to measure what that changes",
+    )
     parser.add_argument("--keep", type=Path, help="folder to keep the checkpoints in (default: a temporary one)")
     args = parser.parse_args()
 
@@ -155,6 +161,8 @@ def main() -> int:
         )
         backends = ["torch"] + (["onnxruntime"] if args.onnx else [])
         ours = {b: Colorizer.load(checkpoint, backend=b, device="cpu") for b in backends}
+        for colorizer in ours.values():
+            colorizer.model.keep_lightness = args.keep_lightness
         results: dict[str, list[float]] = {b: [] for b in backends}
         ab_spread = []
         for photo in photos:

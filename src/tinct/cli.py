@@ -319,7 +319,7 @@ def _display_names(specs: list[str]) -> list[str]:
     from pathlib import PurePath
 
     def parts(spec: str) -> tuple[str, ...]:
-        if not spec.endswith(".safetensors"):
+        if not spec.endswith((".safetensors", ".pth", ".pt")):  # weights files: named by their stem
             return (spec,)
         path = PurePath(spec).with_suffix("")
         return tuple(p for p in path.parts if p != path.anchor) or (path.name,)
