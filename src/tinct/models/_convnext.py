@@ -83,8 +83,12 @@ class ConvNeXt(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        # Channels-last memory: each block's (N, H, W, C) view for its LayerNorm and MLP is then
+        # contiguous as it is, instead of a copy per block (and per norm).
+        x = x.contiguous(memory_format=torch.channels_last)
         features = []
         for i in range(4):
             x = self.stages[i](self.downsample_layers[i](x))
-            features.append(getattr(self, f"norm{i}")(x))
+            # The decoder runs in the default (N, C, H, W) layout: its reshapes then need no copy.
+            features.append(getattr(self, f"norm{i}")(x).contiguous())
         return features

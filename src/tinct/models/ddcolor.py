@@ -15,6 +15,8 @@ The network, for an H×W input (H, W multiples of 32):
   stride 16, 8, 4 maps in turn, self-attention, FFN; post-norm), turned into 100 color embeddings
   whose dot products with the full-resolution features give 100 maps.
 * fusion: a spectrally normalised 1×1 conv of those 100 maps plus the normalised input → a*b*.
+  Being linear, it is folded into the maps here (see ``DDColor.forward_ab``): same function,
+  computed in an order that never makes the 100 full-size maps.
 
 Spectral normalisation is evaluated as ``torch.nn.utils.spectral_norm`` does in eval mode: the
 stored ``weight_u`` and ``weight_v`` are used as they are (no power iteration), the kernel is
@@ -318,12 +320,14 @@ class PixelDecoder(nn.Module):
         self.last_shuf = PixelShuffleUp(w // 2, w // 2, 4, batchnorm=False)
         self.color_decoder = MultiScaleColorDecoder((w, w, w // 2), queries, layers)
 
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor], readout: torch.Tensor) -> torch.Tensor:
+        """The encoder's four maps → (N, K, H, W): the K linear combinations ``readout`` (K,
+        queries) of the paper's query maps (the identity gives the maps themselves)."""
         out0 = self.layers[0](features[3], features[2])
         out1 = self.layers[1](out0, features[1])
         out2 = self.layers[2](out1, features[0])
         colors = self.color_decoder([out0, out1, out2])  # (N, queries, 256)
-        return self.last_shuf.forward_projected(out2, colors)  # (N, queries, H, W)
+        return self.last_shuf.forward_projected(out2, torch.matmul(readout, colors))
 
 
 class _Encoder(nn.Module):
@@ -392,8 +396,14 @@ class DDColor(ColorizationModel):
         """(N, 1, H, W) L* in [0, 100] → (N, 2, H, W) a*b* in a*b* units (the published output)."""
         self.check_size(L.shape[-2], L.shape[-1])
         x = self.gray_input(L)
-        queries = self.decoder(self.encoder.arch(x))
-        return self.refine_net(torch.cat((queries, x), dim=1))
+        # The fusion conv is 1x1 and linear, so its weights on the query maps are folded into the
+        # maps' readout: two planes are made at full size instead of 100 (same result, ~20 % less
+        # time). ``refine_net(cat(maps, x))`` is the published form.
+        fusion = self.refine_net[0][0]
+        w = fusion.weight()[:, :, 0, 0]  # (2, queries + 3)
+        q = self.config.num_queries
+        ab = self.decoder(self.encoder.arch(x), w[:, :q])
+        return ab + F.conv2d(x, w[:, q:, None, None], fusion.bias)
 
     def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """(N, 1, H, W) L* in [0, 100] → (N, 2, H, W) a*b* / 128 (``hints`` is ignored)."""
