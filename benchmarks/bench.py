@@ -425,11 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.ddcolor is not None:
         from ddcolor_bench import run as run_ddcolor
 
-        reps = 1 if args.quick else 3
         sizes = args.ddcolor_sizes.split(",")
-        return run_ddcolor(
-            Path(args.ddcolor) if args.ddcolor else None, sizes, reps, ROOT / "benchmarks" / "DDCOLOR_RESULTS.md"
-        )
+        out = ROOT / "benchmarks" / "DDCOLOR_RESULTS.md"
+        return run_ddcolor(Path(args.ddcolor) if args.ddcolor else None, sizes, 1, out, rounds=1 if args.quick else 3)
     if args.child_memory:
         child_memory(args.child_memory, args.image, args.model, args.backend, args.onnx)
         return 0

@@ -13,7 +13,8 @@ speed does not depend on the weights' values. Each pipeline then colorizes a 12 
 * authors: ``ddcolor.build_ddcolor_model`` + ``ColorizationPipeline.process`` from the checkout
   given (cv2 read, their 512x512 resize and conversions, cv2 write), the same model weights.
 
-Seconds: the fastest and the median of the timed runs after one warm-up run; "vs authors" divides
+Seconds: the fastest and the median of the timed runs (rounds of every pipeline in turn, each a
+fresh process with a warm-up run); "vs authors" divides
 the authors' fastest by tinct's fastest (other processes share the cores of the bench machine and
 only ever add time, so the fastest run is the least disturbed measure of each pipeline). Peak memory is the child's
 VmHWM (peak resident set: model, buffers, everything) in MiB, and the part of it above the resident
@@ -83,7 +84,7 @@ def child(pipeline: str, checkpoint: str, size: str, image: str, reps: int, code
             json.dumps(
                 {
                     "seconds": min(times),
-                    "median": statistics.median(times),
+                    "times": times,
                     "baseline": baseline,
                     "peak": _status("VmHWM"),
                 }
@@ -99,7 +100,7 @@ def _photo(path: Path) -> None:
     Image.fromarray(photo_like(4000, 3000, seed=12)).convert("L").save(path, quality=95)
 
 
-def run(code: Path | None, sizes: list[str], reps: int, out: Path) -> int:
+def run(code: Path | None, sizes: list[str], reps: int, out: Path, rounds: int = 3) -> int:
     import torch
 
     from tinct.export.onnx import export_onnx
@@ -125,37 +126,45 @@ def run(code: Path | None, sizes: list[str], reps: int, out: Path) -> int:
             export_onnx(model, onnx)
             notes.append(f"{size}: ONNX export + verification {time.perf_counter() - t0:.0f} s (once)")
             del model
-            seconds: dict[str, float] = {}
-            for pipeline in PIPELINES:
-                if pipeline.startswith("authors") and (code is None or not (code / "ddcolor").is_dir()):
+            pipelines = [p for p in PIPELINES if not p.startswith("authors") or (code and (code / "ddcolor").is_dir())]
+            runs: dict[str, list[dict]] = {p: [] for p in pipelines}
+            failed: dict[str, str] = {}
+            # Rounds, each running every pipeline once in turn: a burst of load from other
+            # processes then falls on all pipelines alike instead of on one of them.
+            for r in range(rounds):
+                for pipeline in pipelines:
+                    if pipeline in failed:
+                        continue
+                    print(f"{size} {pipeline} (round {r + 1} of {rounds}) ...", flush=True)
+                    cmd = [sys.executable, __file__, "--child", pipeline, str(checkpoint), size, str(image), str(reps)]
+                    cmd += [str(code) if code else "", str(onnx)]
+                    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "scripts")])}
+                    res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+                    if res.returncode != 0:
+                        failed[pipeline] = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "?"
+                        continue
+                    runs[pipeline].append(json.loads(res.stdout.strip().splitlines()[-1]))
+            fastest = {p: min(d["seconds"] for d in runs[p]) for p in pipelines if runs[p]}
+            reference = fastest.get("authors (torch)")
+            for pipeline in pipelines:
+                if pipeline in failed:
+                    rows.append([size, pipeline, "failed", "", "", "", "", failed[pipeline]])
                     continue
-                print(f"{size} {pipeline} ...", flush=True)
-                cmd = [sys.executable, __file__, "--child", pipeline, str(checkpoint), size, str(image), str(reps)]
-                cmd += [str(code) if code else "", str(onnx)]
-                env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "scripts")])}
-                res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-                if res.returncode != 0:
-                    last = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "?"
-                    rows.append([size, pipeline, "failed", "", "", "", "", last])
-                    continue
-                data = json.loads(res.stdout.strip().splitlines()[-1])
-                seconds[pipeline] = data["seconds"]
+                data = runs[pipeline]
+                peak = max(d["peak"] for d in data)
+                added = max(d["peak"] - d["baseline"] for d in data)
                 rows.append(
                     [
                         size,
                         pipeline,
-                        f"{data['seconds']:.2f}",
-                        f"{data['median']:.2f}",
-                        "",
-                        f"{data['peak'] / 2**20:.0f}",
-                        f"{(data['peak'] - data['baseline']) / 2**20:.0f}",
+                        f"{fastest[pipeline]:.2f}",
+                        f"{statistics.median(t for d in data for t in d['times']):.2f}",
+                        f"{reference / fastest[pipeline]:.2f}x" if reference else "",
+                        f"{peak / 2**20:.0f}",
+                        f"{added / 2**20:.0f}",
                         "",
                     ]
                 )
-            reference = seconds.get("authors (torch)")
-            for row in rows:
-                if row[0] == size and row[1] in seconds and reference:
-                    row[4] = f"{reference / seconds[row[1]]:.2f}x"
     elapsed = time.time() - started
     from bench import cpu_model, table, versions
 
@@ -172,7 +181,8 @@ def run(code: Path | None, sizes: list[str], reps: int, out: Path) -> int:
             f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {elapsed / 60:.1f} minutes",
             f"- Load average (1 min) at start / end: {load_start[0]:.1f} / {os.getloadavg()[0]:.1f} "
             "(other processes share the cores: times are noisy)",
-            f"- Photo: 12 MP grayscale JPEG (4000x3000) → colorized JPEG q95; {reps} timed runs after a warm-up",
+            f"- Photo: 12 MP grayscale JPEG (4000x3000) → colorized JPEG q95; {rounds} rounds of every pipeline in "
+            f"turn, each a fresh process: load, a warm-up run, {reps} timed run(s)",
             *(f"- {n}" for n in notes),
             "",
             table(header, rows),
