@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 TORCH   := torch==2.13.0
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test test-all lint demo bench clean chromium stamps oldprints fresh
+.PHONY: install test test-all lint demo bench bench-ddcolor clean chromium stamps oldprints fresh
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# DDColor (tiny and large) on a 12 MP photo: tinct (torch, ONNX Runtime) vs the authors' pipeline
+# from a checkout of github.com/piddnad/DDColor (their rows are skipped without one).
+DDCOLOR ?= ../DDColor
+bench-ddcolor: $(STAMP)
+	$(BIN)/python benchmarks/bench.py --ddcolor $(DDCOLOR)
 
 # Extra training photos for the configs/stamps-*.toml experiments (not shipped: they scored worse
 # on val): object photos from Debian's tuxpaint-stamps-default (2022.06.04-1) on neutral backdrops.

@@ -409,6 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, i.e. the cores)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="markdown report to write")
     parser.add_argument("--baseline", default=None, help="git commit for the whole-process rows (see startup.py)")
+    parser.add_argument(
+        "--ddcolor",
+        metavar="CHECKOUT",
+        help="run only the DDColor section (benchmarks/ddcolor_bench.py): tinct vs the authors' pipeline from this "
+        "checkout of github.com/piddnad/DDColor (a missing one skips their rows); writes DDCOLOR_RESULTS.md",
+    )
+    parser.add_argument("--ddcolor-sizes", default="tiny,large", help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", choices=("tinct", "reference"), help=argparse.SUPPRESS)
     parser.add_argument("--image", help=argparse.SUPPRESS)
     parser.add_argument("--backend", default="torch", help=argparse.SUPPRESS)
@@ -416,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.ddcolor is not None:
+        from ddcolor_bench import run as run_ddcolor
+
+        sizes = args.ddcolor_sizes.split(",")
+        out = ROOT / "benchmarks" / "DDCOLOR_RESULTS.md"
+        return run_ddcolor(Path(args.ddcolor) if args.ddcolor else None, sizes, 1, out, rounds=1 if args.quick else 3)
     if args.child_memory:
         child_memory(args.child_memory, args.image, args.model, args.backend, args.onnx)
         return 0

@@ -6,7 +6,7 @@ import pytest
 
 from tinct.cli import main
 
-SUBCOMMANDS = ["train", "colorize", "eval", "models"]
+SUBCOMMANDS = ["train", "colorize", "eval", "models", "convert"]
 
 
 def test_top_level_help_lists_subcommands(capsys):

@@ -4,6 +4,7 @@ tinct train DATA ...        tinct.train.fit
 tinct colorize INPUT ...    tinct.inference.batch.colorize_paths
 tinct eval DATA ...         tinct.metrics.evaluate.evaluate_models
 tinct export MODEL ...      tinct.export.onnx.export_onnx
+tinct convert FILE ...      tinct.models.loading.convert_checkpoint
 tinct models                tinct.models.list_models + bundled weights
 tinct serve                 tinct.serve.run (web page + HTTP API)
 """
@@ -129,7 +130,8 @@ def _check_common(args: argparse.Namespace) -> None:
 
 _FORMATS = ("png", "jpg", "webp", "tiff")
 _MODEL_HELP = (
-    "weights: a .safetensors file, the name of bundled weights (see `tinct models`), or 'default' "
+    "weights: a .safetensors file, a published checkpoint as downloaded (e.g. DDColor's .pth), the name of "
+    "bundled weights (see `tinct models`), or 'default' "
     "(a bare name is a bundled one; write ./NAME for a file so named)"
 )
 
@@ -317,7 +319,7 @@ def _display_names(specs: list[str]) -> list[str]:
     from pathlib import PurePath
 
     def parts(spec: str) -> tuple[str, ...]:
-        if not spec.endswith(".safetensors"):
+        if not spec.endswith((".safetensors", ".pth", ".pt")):  # weights files: named by their stem
             return (spec,)
         path = PurePath(spec).with_suffix("")
         return tuple(p for p in path.parts if p != path.anchor) or (path.name,)
@@ -423,7 +425,16 @@ def _run_models(args: argparse.Namespace) -> int:
         parts = (w.model, w.head, "hints" if w.hints else None)
         described = " ".join(x for x in parts if x) or "(no tinct metadata)"
         print(f"  {w.name:<20} {w.size_mb:8.1f} MB  {described}")
+    _print_published()
     return 0
+
+
+def _print_published() -> None:
+    from tinct.models.ddcolor import PUBLISHED
+
+    print("published weights tinct loads as downloaded (--model FILE.pth; tinct downloads nothing):")
+    for name, (encoder, page) in PUBLISHED.items():
+        print(f"  {name:<20} ddcolor {encoder:<11} {page}")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -455,6 +466,34 @@ def _run_export(args: argparse.Namespace) -> int:
     colorizer = Colorizer.load(args.model, backend="torch", device="cpu")
     path = export_onnx(colorizer.model, args.out, opset=args.opset, vividness=args.vividness)
     print(f"wrote {path} (opset {args.opset}, verified against torch with onnxruntime)")
+    return 0
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="rewrite published weights (e.g. DDColor's .pth) as a self-describing .safetensors file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Read FILE (a published checkpoint such as ddcolor_paper_tiny.pth, loaded with\n"
+            "torch.load(weights_only=True) and recognised by its keys, or a tinct .safetensors file) and\n"
+            "write it as .safetensors with its architecture, config and source in the metadata: it then\n"
+            "loads without any pickle (--model OUT.safetensors)."
+        ),
+    )
+    p.add_argument("source", metavar="FILE", help="weights file (.pth, .pt or .safetensors)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT.safetensors", help="file to write")
+    p.add_argument("--half", action="store_true", help="store float16 (half the size; loaded as float32)")
+    p.set_defaults(func=_run_convert)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from tinct.models.loading import convert_checkpoint
+
+    path, meta = convert_checkpoint(args.source, args.out, half=args.half)
+    config = meta["config"]
+    details = f" ({config['encoder']})" if "encoder" in config else ""
+    print(f"wrote {path}: {meta['model']}{details} from {meta['source']}")
     return 0
 
 
@@ -527,6 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_models(sub)
     _add_export(sub)
+    _add_convert(sub)
     _add_serve(sub)
     return parser
 

@@ -236,24 +236,33 @@ class OnnxRuntimeBackend:
 def open_weights_onnx(
     weights: Path, onnx_path: str | os.PathLike | None = None
 ) -> tuple[OnnxRuntimeBackend, ColorizationModel | None]:
-    """An ONNX Runtime backend for the tinct weights file ``weights``, without importing torch
-    when its export is cached.
+    """An ONNX Runtime backend for the weights file ``weights``, without importing torch when its
+    export is cached. ``weights`` is a tinct ``.safetensors`` file or a published checkpoint as
+    downloaded (e.g. DDColor's ``.pth``; see ``tinct.models.loading.load_published``), whose
+    cached export is found by the file's bytes alone.
 
     Returns:
         ``(backend, model)``: ``model`` is the torch model when it had to be loaded (to export it
         because the cache had no usable export), else None.
 
     Raises:
-        tinct.io.weights.WeightsError: not a tinct weights file.
+        tinct.io.weights.WeightsError: not usable weights.
         ValueError: ``onnx_path`` was exported from another architecture or config.
     """
     from tinct.io.weights import WeightsError, read_weights_metadata
 
-    meta = read_weights_metadata(weights)
-    name, config = meta.get("model"), meta.get("config")
+    weights = Path(weights)
+    meta = read_weights_metadata(weights) if weights.suffix == ".safetensors" else {}
+    published = not meta  # no tinct description: recognised by its keys, which needs torch
+    name, config = meta.get("model", "published"), meta.get("config", {})
     if not isinstance(name, str) or not isinstance(config, dict):
         raise WeightsError(f"{weights}: not a tinct weights file (no model description in its metadata)")
     if onnx_path is not None:
+        if published:
+            from tinct.models.loading import load_model
+
+            model, _ = load_model(weights)
+            return OnnxRuntimeBackend.for_model(model, onnx_path), model
         backend = OnnxRuntimeBackend(onnx_path)
         # Weights files leave out "pretrained" (how training began, not what the weights are).
         theirs = {k: v for k, v in backend.spec.config.items() if k not in ("pretrained", "name")}

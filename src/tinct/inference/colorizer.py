@@ -174,7 +174,9 @@ def image_lightness(image: np.ndarray) -> np.ndarray:
     return uint8_lightness(image)
 
 
-def combine_lab(L: np.ndarray | torch.Tensor, ab: np.ndarray | torch.Tensor | None) -> np.ndarray:
+def combine_lab(
+    L: np.ndarray | torch.Tensor, ab: np.ndarray | torch.Tensor | None, *, keep_lightness: bool = True
+) -> np.ndarray:
     """Full-resolution L* plus low-resolution a*b* → sRGB image.
 
     Args:
@@ -186,9 +188,10 @@ def combine_lab(L: np.ndarray | torch.Tensor, ab: np.ndarray | torch.Tensor | No
     Returns:
         (H, W, 3) uint8 sRGB: each in-gamut color within one level of scikit-image's float64
         ``lab2rgb`` of the same L*a*b*. Out-of-gamut colors lose chroma, not lightness (see
-        ``tinct.color.rgb8.lightness_chroma_to_rgb_uint8``, which does the work block by block).
+        ``tinct.color.rgb8.lightness_chroma_to_rgb_uint8``, which does the work block by block);
+        with ``keep_lightness=False`` they are clipped per channel instead.
     """
-    return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=True)
+    return lightness_chroma_to_rgb_uint8(L, ab, keep_lightness=keep_lightness)
 
 
 def _as_pixels(image: Any) -> np.ndarray:
@@ -396,7 +399,8 @@ class Colorizer:
 
     @property
     def accepts_hints(self) -> bool:
-        return self.spec.hints
+        # Models without a hint input (DDColor) may still take hints: propagated onto their output.
+        return self.spec.hints or self.spec.propagates_hints
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` in pixels at which the model sees an ``height`` × ``width`` image.
@@ -492,10 +496,12 @@ class Colorizer:
             ab = self.predict_ab(L_small, None, vividness)
         else:
             hint_map = rasterize_hints(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
-            ab = propagate_hints(self.predict_ab(L_small, hint_map, vividness), L_small, hint_map)
+            model_hints = hint_map if self.spec.hints else None
+            ab = propagate_hints(self.predict_ab(L_small, model_hints, vividness), L_small, hint_map)
         if not np.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
-        return combine_lab(L, ab)
+        # A model may ask for its authors' per-channel clipping of out-of-gamut colors (DDColor).
+        return combine_lab(L, ab, keep_lightness=self.spec.keep_lightness)
 
 
 def _may_skip_torch(backend: str, device: Any) -> bool:

@@ -24,6 +24,10 @@ class ModelSpec:
     default_size: the architecture's side for training crops.
     size_multiple: input height and width must be multiples of this.
     fixed_size: the one size the model accepts (square), or None.
+    propagates_hints: a model without a hint input whose output takes hints by propagation
+        (``tinct.inference.hints.propagate_hints``), e.g. DDColor.
+    keep_lightness: out-of-gamut colors lose chroma at constant L* (True) or are clipped per
+        channel as a model's authors do (False, DDColor).
     """
 
     name: str
@@ -31,6 +35,8 @@ class ModelSpec:
     default_size: int
     size_multiple: int = 1
     fixed_size: int | None = None
+    propagates_hints: bool = False
+    keep_lightness: bool = True
 
     @property
     def hints(self) -> bool:
@@ -55,7 +61,8 @@ class ModelSpec:
         """The spec of a ``ColorizationModel``."""
         return cls(
             model.config.name, json.loads(model.config.to_json()), model.default_size, model.size_multiple,
-            model.fixed_size,
+            model.fixed_size, bool(getattr(model, "propagates_hints", False)),
+            bool(getattr(model, "keep_lightness", True)),
         )  # fmt: skip
 
     @classmethod
@@ -71,9 +78,11 @@ class ModelSpec:
             ok = isinstance(name, str) and isinstance(config, dict)
             ok &= all(isinstance(v, int) and v > 0 for v in (default_size, multiple))
             ok &= fixed is None or (isinstance(fixed, int) and fixed > 0)
+            propagates, keep = meta.get("propagates_hints", False), meta.get("keep_lightness", True)
+            ok &= isinstance(propagates, bool) and isinstance(keep, bool)
             if not ok:
                 raise TypeError
             check_vividness(float(config.get("default_vividness", 0.5)))
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"{source}: its tinct metadata does not describe the model (re-export it)") from None
-        return cls(name, config, default_size, multiple, fixed)
+        return cls(name, config, default_size, multiple, fixed, propagates, keep)

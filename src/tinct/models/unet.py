@@ -76,9 +76,7 @@ class UNetConfig(ModelConfig):
         if self.output_stride not in (2, 4):
             raise ValueError(f"output_stride must be 2 or 4, got {self.output_stride}")
         if self.hint_injection not in ("stem", "multiscale", "decoder"):
-            raise ValueError(
-                f"hint_injection must be 'stem', 'multiscale' or 'decoder', got {self.hint_injection!r}"
-            )
+            raise ValueError(f"hint_injection must be 'stem', 'multiscale' or 'decoder', got {self.hint_injection!r}")
         if self.scene_chroma and self.head != "regression":
             raise ValueError("scene_chroma applies to the regression head only")
 
