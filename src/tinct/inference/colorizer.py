@@ -438,9 +438,25 @@ class Colorizer:
         hint_tensor = None
         if hints:
             hint_tensor = hints_to_tensor(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
+        return combine_lab(L, self.working_chroma(L_small, hint_tensor, vividness))
+
+    def working_chroma(
+        self, L_small: np.ndarray, hint_tensor: torch.Tensor | None = None, vividness: float | None = None
+    ) -> torch.Tensor:
+        """:meth:`predict_ab` plus what every colorization does with it before the full-resolution
+        recombination: hints spread along the lightness, a check for broken output. Video
+        (``tinct.video``) filters this over time before calling :func:`combine_lab`.
+
+        Args:
+            L_small: (h, w) float32 L* at the working size (see :meth:`working_lightness`).
+            hint_tensor: (1, 3, h, w) from ``hints.hints_to_tensor`` or None.
+
+        Returns:
+            (2, h', w') a*b* on the CPU at the model's output resolution.
+        """
         ab = self.predict_ab(L_small, hint_tensor, vividness)
         if hint_tensor is not None:
             ab = propagate_hints(ab, torch.from_numpy(L_small), hint_tensor)
         if not torch.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
-        return combine_lab(L, ab)
+        return ab
