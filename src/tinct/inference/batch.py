@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from tinct.inference.colorizer import Colorizer
 from tinct.io.images import (
+    IMAGE_EXTENSIONS,
     WRITE_FORMATS,
     ImageReadError,
     ImageWriteError,
@@ -42,6 +43,7 @@ from tinct.io.images import (
     temp_file_target,
     write_image,
 )
+from tinct.io.video import VIDEO_EXTENSIONS, is_video_path
 from tinct.models.base import check_vividness
 
 __all__ = [
@@ -263,6 +265,8 @@ def wait_for_all_ranks(report: BatchReport, shard: Shard, poll: float = 0.5) -> 
 
 
 def _suffix(src: Path, fmt: str | None) -> str:
+    if is_video_path(src):
+        return ".mp4"  # H.264 in MP4 whatever the input's container; fmt is for images
     if fmt is not None:
         key = fmt.lower().lstrip(".")
         if key not in OUTPUT_FORMATS:
@@ -320,9 +324,9 @@ def _plan(
         if root.is_dir():
             root_real = root.resolve()
             nested_out = out_real != root_real and _is_inside(out_real, root_real)
-            files = list_images(root)
+            files = list_images(root, extensions=IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
             if not files:
-                problems.append((root, None, f"{root}: no images found in this folder"))
+                problems.append((root, None, f"{root}: no images or videos found in this folder"))
             for src in files:
                 if nested_out and _is_inside(src.resolve(), out_real):
                     continue
@@ -459,7 +463,10 @@ def colorize_paths(
         for src, dst in bar:
             start = time.perf_counter()
             notes: list[str] = []
-            status, error = _colorize_one(src, dst, colorizer, overwrite, input_keys, notes, hints, vividness)
+            if is_video_path(src):
+                status, error = _colorize_video(src, dst, colorizer, overwrite, input_keys, hints, vividness, progress)
+            else:
+                status, error = _colorize_one(src, dst, colorizer, overwrite, input_keys, notes, hints, vividness)
             for note in notes:
                 tqdm.write(f"warning: {note}", file=sys.stderr)
             if status == "failed":
@@ -507,3 +514,44 @@ def _colorize_one(
         return "failed", _reason(src, err)
     except _FILE_ERRORS as err:
         return "failed", _reason(src, err)
+
+
+def _colorize_video(
+    src: Path,
+    dst: Path,
+    colorizer: Colorizer,
+    overwrite: bool,
+    input_keys: set,
+    hints: list[Any] | None,
+    vividness: float | None,
+    progress: bool,
+) -> tuple[str, str | None]:
+    """:func:`_colorize_one` for a video, with a second progress bar counting its frames."""
+    # tinct.video builds on inference; imported here, when a video comes up, to keep that direction.
+    from tinct.video.colorize import colorize_video
+
+    if not src.exists():
+        return "failed", _reason(src, ImageReadError(src, "no such file"))
+    if os.path.lexists(dst):
+        if _file_key(dst) in input_keys:
+            return "failed", f"{src}: output {dst} is an input file; refusing to overwrite it"
+        if not overwrite:
+            return "skipped", None
+    bar = tqdm(desc=src.name, unit="frame", leave=False, disable=None if progress else True, file=sys.stderr)
+
+    def step(done: int, total: int | None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        colorize_video(colorizer, src, dst, hints=hints, vividness=vividness, overwrite=overwrite, progress=step)
+        return "ok", None
+    except ImageWriteError as err:
+        if not overwrite and os.path.lexists(dst):
+            return "skipped", None
+        return "failed", _reason(src, err)
+    except (*_FILE_ERRORS, ImportError) as err:
+        return "failed", _reason(src, err)
+    finally:
+        bar.close()

@@ -168,7 +168,7 @@ class VideoReader:
             try:
                 self._first = (next(it), it)
             except StopIteration:
-                raise VideoReadError(self.path, "no frames could be decoded") from None
+                raise VideoReadError(self.path, "no frames could be decoded (truncated or corrupt)") from None
         return int(self._first[0].rotation or 0)
 
     def _decode(self) -> Iterator[Any]:
@@ -185,15 +185,23 @@ class VideoReader:
             frames = _chain(first, it)
         else:
             frames = self._decode()
-        count = 0
+        count, last = 0, None
         for frame in frames:
             count += 1
+            last = frame.time if frame.time is not None else last
             yield frame
         if count == 0:
-            raise VideoReadError(self.path, "no frames could be decoded")
+            raise VideoReadError(self.path, "no frames could be decoded (truncated or corrupt)")
         expected = self.info.frames
         if expected and count < expected:
             raise VideoReadError(self.path, f"truncated: decoded {count} of {expected} frames")
+        duration = self.container.duration / 1e6 if self.container.duration else None
+        if not expected and duration and last is not None:
+            # Containers without a frame count (mkv, webm) still state a duration in their header.
+            start = self.container.start_time / 1e6 if self.container.start_time else 0.0
+            end = last - start + 1 / float(self.info.rate or 25)
+            if end < duration - max(1.0, 0.05 * duration):
+                raise VideoReadError(self.path, f"truncated: frames end at {end:.1f} s of {duration:.1f} s")
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

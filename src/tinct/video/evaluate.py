@@ -134,9 +134,10 @@ def evaluate_videos(
     return rows, failures
 
 
-def video_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Tab-separated table: a header, then one line per video (floats to 3 decimals)."""
-    header = ("video", *VIDEO_METRICS)
+def video_table(rows: Sequence[dict[str, Any]], extra: Sequence[str] = ()) -> str:
+    """Tab-separated table: a header, then one line per row (floats to 3 decimals); ``extra``
+    columns (e.g. ``"model"``) come first."""
+    header = (*extra, "video", *VIDEO_METRICS)
     lines = ["\t".join(header)]
     for row in rows:
         cells = [f"{row[k]:.3f}" if isinstance(row[k], float) else str(row[k]) for k in header]
