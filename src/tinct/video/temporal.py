@@ -6,9 +6,10 @@ static-camera clip). This module filters the model's a*b* over time, along the m
 model's output resolution (e.g. 128x96 for a 4:3 clip: cheap whatever the video's size):
 
 1. **Motion** from the previous frame's L* to this one's, by block matching: for every pixel
-   of the low-resolution grid, the integer shift within ``±search`` cells whose surrounding block
-   (``block`` cells square) matches best in mean absolute L* difference, with a small penalty per
-   cell of shift so that flat regions (where every shift matches) stay still.
+   of the low-resolution grid, the integer shift whose surrounding block (``block`` cells square)
+   matches best in mean absolute L* difference, with a small penalty per cell of shift so that
+   flat regions (where every shift matches) stay still. The search runs coarse to fine (a
+   half-resolution pyramid, refined by ±1 cell per level), reaching about ``2 * search`` cells.
 2. **Confidence** per pixel: ``exp(-(e / sigma)²)`` where ``e`` is the L* difference between this
    frame and the previous frame warped along the motion (3x3 mean). Where the warped lightness
    agrees, the warped color is trusted; where it does not (occlusions, new content at a border,
@@ -44,8 +45,9 @@ class StabilizerConfig:
         keyframe_interval: the model runs on every n-th frame (and on every cut); 1 = every frame.
         strength: weight of the carried chroma where the motion is certain, in [0, 1): 0 is
             frame-by-frame colorization, near 1 keeps the first colors for long.
-        search: largest motion searched, in grid cells per frame (one cell is ``output_stride``
-            working-size pixels, e.g. 6 pixels of a 768-wide video).
+        search: motion searched at the coarsest level, in grid cells per frame; the pyramid
+            reaches about twice that (one cell is ``output_stride`` working-size pixels, e.g. 6
+            pixels of a 768-wide video).
         block: side of the matched blocks, in cells (odd).
         sigma: L* difference (after warping) at which the confidence falls to 1/e.
         shift_penalty: cost per cell of shift, in L* units, added to a block's mean difference.
@@ -91,42 +93,69 @@ def pool_to(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _box_mean(stack: np.ndarray, size: int) -> np.ndarray:
-    """Mean over ``size`` x ``size`` windows (edge-padded) of each (…, h, w) plane."""
+    """Mean over ``size`` x ``size`` windows (edge-padded) of each (…, h, w) plane; separable, by
+    adding shifted slices (faster than cumulative sums on these small planes)."""
     if size == 1:
         return stack
     r = size // 2
-    pad = [(0, 0)] * (stack.ndim - 2) + [(r + 1, r), (r + 1, r)]
-    c = np.pad(stack, pad, mode="edge").cumsum(-2, dtype=np.float32).cumsum(-1, dtype=np.float32)
     h, w = stack.shape[-2:]
-    total = c[..., size:, size:] - c[..., :-size, size:] - c[..., size:, :-size] + c[..., :-size, :-size]
-    return total[..., :h, :w] / np.float32(size * size)
+    padded = np.pad(stack, [(0, 0)] * (stack.ndim - 2) + [(r, r), (r, r)], mode="edge")
+    rows = padded[..., 0:h, :].copy()
+    for k in range(1, size):
+        rows += padded[..., k : k + h, :]
+    out = rows[..., :, 0:w].copy()
+    for k in range(1, size):
+        out += rows[..., :, k : k + w]
+    out *= np.float32(1.0 / (size * size))
+    return out
+
+
+def _pool2(plane: np.ndarray) -> np.ndarray:
+    """(h, w) → (ceil(h/2), ceil(w/2)) means of 2x2 cells (the last row/column repeated if odd)."""
+    h, w = plane.shape
+    if h % 2 or w % 2:
+        plane = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+    return 0.25 * (plane[0::2, 0::2] + plane[1::2, 0::2] + plane[0::2, 1::2] + plane[1::2, 1::2])
 
 
 def block_motion(
     prev: np.ndarray, cur: np.ndarray, search: int, block: int, shift_penalty: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel integer motion from ``prev`` to ``cur`` by block matching.
+    """Per-pixel integer motion from ``prev`` to ``cur`` by block matching, coarse to fine.
+
+    Large searches start on a half-resolution copy (recursively) and refine the doubled motion by
+    ±1 cell here, so the cost is a few block comparisons per pixel instead of ``(2 search + 1)²``,
+    and the reach grows to about ``2 search`` cells.
 
     Args:
         prev, cur: (h, w) float32 L* planes.
 
     Returns:
         ``(dy, dx)``: (h, w) int arrays such that ``cur[y, x]`` shows what ``prev[y + dy, x + dx]``
-        showed (clamped at the borders), each in ``-search .. search``.
+        showed (clamped at the borders).
     """
     h, w = cur.shape
-    r = search
-    padded = np.pad(prev, r, mode="edge")
-    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+    if search > 1 and min(h, w) >= 16:
+        cdy, cdx = block_motion(_pool2(prev), _pool2(cur), (search + 1) // 2, max(3, (block // 2) | 1), shift_penalty)
+        base_dy = 2 * np.repeat(np.repeat(cdy, 2, axis=0), 2, axis=1)[:h, :w]
+        base_dx = 2 * np.repeat(np.repeat(cdx, 2, axis=0), 2, axis=1)[:h, :w]
+        reach = 1
+    else:
+        base_dy = base_dx = np.zeros((h, w), np.intp)
+        reach = search
+    offsets = [(dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)]
+    ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
     diffs = np.empty((len(offsets), h, w), np.float32)
     for i, (dy, dx) in enumerate(offsets):
-        np.abs(cur - padded[r + dy : r + dy + h, r + dx : r + dx + w], out=diffs[i])
+        sy = np.clip(ys + base_dy + dy, 0, h - 1)
+        sx = np.clip(xs + base_dx + dx, 0, w - 1)
+        np.abs(cur - prev[sy, sx], out=diffs[i])
     cost = _box_mean(diffs, block)
-    penalty = np.array([abs(dy) + abs(dx) for dy, dx in offsets], np.float32) * np.float32(shift_penalty)
-    cost += penalty[:, None, None]
-    best = cost.argmin(axis=0)
-    table = np.array(offsets, np.intp)
-    return table[best, 0], table[best, 1]
+    all_dy = base_dy[None] + np.array([o[0] for o in offsets])[:, None, None]
+    all_dx = base_dx[None] + np.array([o[1] for o in offsets])[:, None, None]
+    cost += np.float32(shift_penalty) * (np.abs(all_dy) + np.abs(all_dx)).astype(np.float32)
+    best = cost.argmin(axis=0)[None]
+    return np.take_along_axis(all_dy, best, 0)[0], np.take_along_axis(all_dx, best, 0)[0]
 
 
 def _warp(planes: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
