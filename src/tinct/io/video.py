@@ -62,7 +62,9 @@ def import_av() -> Any:
         import av
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("videos need PyAV: pip install 'tinct[video]' (or pip install av)") from None
-    av.logging.set_level(av.logging.PANIC)  # FFmpeg's own console chatter; errors still raise
+    # PyAV's default (no log level) drops FFmpeg's messages without Python. Any level installs a
+    # callback that takes the GIL from FFmpeg's decoder threads, which deadlocks when a decoder is
+    # closed mid-stream by a thread holding the GIL: never set one here.
     return av
 
 
