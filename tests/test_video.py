@@ -292,3 +292,34 @@ def test_eval_scores_a_color_video(clip, weights, tmp_path, capsys):
     assert header[:2] == ["model", "video"] and row["video"] == "clip.mp4" and row["frames"] == "10"
     for key in ("flicker_truth", "flicker_frame", "flicker_tinct", "de00_frame", "de00_tinct"):
         assert float(row[key]) >= 0
+
+
+def test_audio_mp4_cannot_hold_is_reencoded_to_aac(colorizer, tmp_path):
+    # PCM (as in many .avi/.mov files) is not allowed in MP4: it becomes AAC of the same rate.
+    src = tmp_path / "pcm.mkv"
+    container = av.open(str(src), "w")
+    video = container.add_stream("libx264", rate=10)
+    video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+    sound = container.add_stream("pcm_s16le", rate=16000)
+    sound.layout = "mono"
+    for i, rgb in enumerate(clip_frames(64, 48, 10)):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = i
+        for packet in video.encode(frame):
+            container.mux(packet)
+    for i in range(16):
+        wave = (3000 * np.sin(np.arange(1000) * 0.2)).astype(np.int16)[None]
+        aframe = av.AudioFrame.from_ndarray(wave, format="s16", layout="mono")
+        aframe.rate, aframe.pts = 16000, i * 1000
+        for packet in sound.encode(aframe):
+            container.mux(packet)
+    for stream in (video, sound):
+        for packet in stream.encode(None):
+            container.mux(packet)
+    container.close()
+
+    colorize_video(colorizer, src, tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        assert out.streams.audio[0].codec_context.name == "aac" and out.streams.audio[0].rate == 16000
+        assert out.streams.video[0].frames == 10
+        assert sum(1 for p in out.demux(audio=0) if p.size) > 5
