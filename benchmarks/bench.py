@@ -359,10 +359,10 @@ def child_memory(pipeline: str, image: str, model: str | None, backend: str, onn
     if pipeline == "reference":
         import skimage.color  # noqa: F401
         import skimage.transform  # noqa: F401
-    else:  # numba + LLVM (~100 MB of code) are loaded on the first conversion: count them as loaded code
-        from tinct.color.fast import kernels
+    else:  # the compiled color kernels are loaded code, like the model: not per-photo memory
+        from tinct.color.rgb8 import _ext
 
-        kernels()
+        _ext()
     baseline = status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current RSS (Linux ≥ 4.0)
         f.write("5")
@@ -393,6 +393,112 @@ def bench_memory(
 
 
 # --------------------------------------------------------------------------------------------
+# Video
+
+#: (label, width, height, frames) of the speed clips; the memory clips are 1080p of two lengths.
+VIDEO_CLIPS = [("768x576", 768, 576, 150), ("1920x1080", 1920, 1080, 60)]
+VIDEO_MEMORY_FRAMES = (40, 160)
+
+
+def make_gray_clip(path: Path, width: int, height: int, frames: int, rate: int = 25) -> Path:
+    """A gray film: a slow pan and zoom over a real photo (:func:`photo_like`, with grain), a cut to
+    a second view halfway, encoded with libx264 (ultrafast, so making it is quick)."""
+    import av
+
+    big = Image.fromarray(photo_like(int(width * 1.5), int(height * 1.5), seed=1)).convert("L")
+    rng = np.random.default_rng(0)
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"preset": "ultrafast", "crf": "20"}
+    for i in range(frames):
+        t = i if i < frames // 2 else frames - i
+        zoom = 1.0 - 0.002 * t
+        cw, ch = int(width * 1.2 * zoom), int(height * 1.2 * zoom)
+        x0, y0 = (2 * t) % (big.width - cw), t % (big.height - ch)
+        if i >= frames // 2:
+            x0, y0 = big.width - cw - x0, big.height - ch - y0
+        crop = np.asarray(big.crop((x0, y0, x0 + cw, y0 + ch)).resize((width, height), Image.BILINEAR), np.int16)
+        crop = np.clip(crop + rng.normal(0, 2, crop.shape), 0, 255).astype(np.uint8)
+        frame = av.VideoFrame.from_ndarray(np.repeat(crop[:, :, None], 3, axis=2), format="rgb24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def bench_video(colorizer, folder: Path, reps: int) -> list[list[str]]:
+    """Frames per second of `tinct colorize clip.mp4` (decode → model → filter → recombine → H.264
+    encode, overlapped), default (keyframes every 2nd frame) and with the model on every frame."""
+    from tinct.video import StabilizerConfig, colorize_video
+
+    rows = []
+    for label, width, height, frames in VIDEO_CLIPS:
+        clip = make_gray_clip(folder / f"clip_{label}.mp4", width, height, frames)
+        for mode, config in (
+            ("tinct (model every 2nd frame, filtered)", StabilizerConfig()),
+            ("model on every frame, filtered", StabilizerConfig(keyframe_interval=1)),
+        ):
+            out = folder / "out.mp4"
+            run = lambda c=config, i=clip, o=out: colorize_video(colorizer, i, o, overwrite=True, config=c)  # noqa: E731
+            seconds = timeit(run, reps)
+            rows.append([label, f"{frames}", mode, f"{seconds:.2f}", f"{frames / seconds:.1f}"])
+    return rows
+
+
+def child_video_memory(clip: str, model: str | None, backend: str, onnx_path: str | None) -> None:
+    """Run in a child process: peak RSS of colorizing one video, above the post-load baseline."""
+    from tinct.color.rgb8 import _ext
+    from tinct.io.video import import_av
+    from tinct.video import colorize_video
+
+    def status(key: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+        raise KeyError(key)
+
+    colorizer, _ = load_colorizer(model, backend=backend, onnx_path=onnx_path)
+    _ext()
+    import_av()
+    baseline = status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp:
+        report = colorize_video(colorizer, clip, Path(tmp) / "out.mp4")
+        peak = status("VmHWM")
+    print(json.dumps({"baseline": baseline, "peak": peak, "frames": report.frames}))
+
+
+def bench_video_memory(folder: Path, model: str | None, backend: str, onnx_path: Path | None) -> list[list[str]]:
+    rows = []
+    for frames in VIDEO_MEMORY_FRAMES:
+        clip = make_gray_clip(folder / f"mem_{frames}.mp4", 1920, 1080, frames)
+        cmd = [sys.executable, __file__, "--child-video", str(clip), "--backend", backend]
+        if model:
+            cmd += ["--model", model]
+        if backend == "onnxruntime" and onnx_path is not None:
+            cmd += ["--onnx", str(onnx_path)]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            reason = res.stderr.strip().splitlines()[-1] if res.stderr else "?"
+            rows.append([f"1920x1080, {frames} frames", "failed", reason])
+            continue
+        data = json.loads(res.stdout.strip().splitlines()[-1])
+        rows.append(
+            [
+                f"1920x1080, {data['frames']} frames ({data['frames'] / 25:.1f} s)",
+                f"{data['baseline'] / 2**20:.0f}",
+                f"{(data['peak'] - data['baseline']) / 2**20:.0f}",
+            ]
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
 # Report
 
 
@@ -416,7 +522,9 @@ def main(argv: list[str] | None = None) -> int:
         "checkout of github.com/piddnad/DDColor (a missing one skips their rows); writes DDCOLOR_RESULTS.md",
     )
     parser.add_argument("--ddcolor-sizes", default="tiny,large", help=argparse.SUPPRESS)
+    parser.add_argument("--video-only", action="store_true", help="only the video sections (writes --out too)")
     parser.add_argument("--child-memory", choices=("tinct", "reference"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-video", help=argparse.SUPPRESS)
     parser.add_argument("--image", help=argparse.SUPPRESS)
     parser.add_argument("--backend", default="torch", help=argparse.SUPPRESS)
     parser.add_argument("--onnx", help=argparse.SUPPRESS)
@@ -432,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child_memory:
         child_memory(args.child_memory, args.image, args.model, args.backend, args.onnx)
         return 0
+    if args.child_video:
+        child_video_memory(args.child_video, args.model, args.backend, args.onnx)
+        return 0
 
     started = time.time()
     load_start = os.getloadavg()
@@ -445,21 +556,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {title}\n{note}\n\n{text}\n", flush=True)
         sections.append((title, note, text))
 
-    print("color conversion ...", flush=True)
-    section(
-        "Color conversion, 12 MP float32 (3000x4000)",
-        "Median ms; speed-up vs scikit-image; max abs error vs scikit-image float64 "
-        "(L*a*b* units forward, sRGB [0, 1] inverse). tinct: `tinct.color.lab` on a (3, H, W) tensor.",
-        ["method", "RGB→Lab ms", "vs skimage", "max err", "Lab→RGB ms", "vs skimage", "max err"],
-        bench_conversion(reps),
-    )
+    if not args.video_only:
+        print("color conversion ...", flush=True)
+        section(
+            "Color conversion, 12 MP float32 (3000x4000)",
+            "Median ms; speed-up vs scikit-image; max abs error vs scikit-image float64 "
+            "(L*a*b* units forward, sRGB [0, 1] inverse). tinct: `tinct.color.lab` on a (3, H, W) tensor.",
+            ["method", "RGB→Lab ms", "vs skimage", "max err", "Lab→RGB ms", "vs skimage", "max err"],
+            bench_conversion(reps),
+        )
 
-    print("whole processes ...", flush=True)
-    from startup import DEFAULT_BASELINE, bench_startup
+        print("whole processes ...", flush=True)
+        from startup import DEFAULT_BASELINE, bench_startup
 
-    rows, note = bench_startup(args.baseline or DEFAULT_BASELINE, photos=8 if args.quick else 20, reps=reps)
-    title = "Whole `tinct` processes: one photo, --help, the server, a folder"
-    section(title, note, ["", "now", "baseline", "ratio"], rows)
+        rows, note = bench_startup(args.baseline or DEFAULT_BASELINE, photos=8 if args.quick else 20, reps=reps)
+        title = "Whole `tinct` processes: one photo, --help, the server, a folder"
+        section(title, note, ["", "now", "baseline", "ratio"], rows)
 
     colorizer, model_desc = load_colorizer(args.model)
     colorizers = {"tinct (torch)": colorizer}
@@ -479,72 +591,100 @@ def main(argv: list[str] | None = None) -> int:
             colorizer.model, size=colorizer.size, backend="onnxruntime", onnx_path=onnx_path
         )
 
-    print("model ...", flush=True)
-    rows, model_times = bench_model(colorizers, reps=10 if not args.quick else 3)
-    section(
-        "Model alone at its working size (12 MP photo → 4:3 working size)",
-        f"Median ms of `Colorizer.predict_ab` (decoding included). Model: {model_desc}. {export_note}.",
-        ["backend", "input", "ms"],
-        rows,
-    )
-    print("hints ...", flush=True)
-    section(
-        "Hint propagation, 12 MP photo",
-        "Median ms of `tinct.inference.hints.propagate_hints` (geodesic spreading of the hints' "
-        "corrections over the a*b* grid) at the working size, hints at random places.",
-        ["hints", "working L*", "a*b* grid", "ms"],
-        bench_hints(colorizer, reps=3 if args.quick else 7),
-    )
-    # The reference pipeline runs the same model on the faster backend, so that its comparison
-    # with tinct measures the full-resolution pre/post-processing, not the backend.
-    fastest = min((name for name in colorizers), key=lambda name: model_times[name])
-
-    with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        jpegs = make_jpegs(tmp)
-        print("end-to-end ...", flush=True)
-        rows, results = bench_end_to_end(colorizers, colorizers[fastest], jpegs, tmp, e2e_reps, budget=90)
+    if not args.video_only:
+        print("model ...", flush=True)
+        rows, model_times = bench_model(colorizers, reps=10 if not args.quick else 3)
         section(
-            "End-to-end: grayscale JPEG file in → colorized JPEG (q95, 4:4:4) file out",
-            f"Median seconds; megapixels per second; speed-up vs the reference pipeline: scikit-image "
-            f"float64 rgb2lab of the whole image, skimage.transform.resize down and up, lab2rgb, around "
-            f"the same model ({model_desc}) run by the same backend as `{fastest}`, with the same "
-            f"tinct.io read/write. Repetitions per size: {e2e_reps} (fewer when 90 s were used up).",
-            ["photo", "pipeline", "seconds", "MP/s", "vs reference"],
+            "Model alone at its working size (12 MP photo → 4:3 working size)",
+            f"Median ms of `Colorizer.predict_ab` (decoding included). Model: {model_desc}. {export_note}.",
+            ["backend", "input", "ms"],
             rows,
         )
-        print("memory ...", flush=True)
-        pipelines = [("tinct (torch)", ("tinct", "torch"))]
-        if "tinct (onnxruntime)" in colorizers:
-            pipelines.append(("tinct (onnxruntime)", ("tinct", "onnxruntime")))
-        if not args.quick:
-            pipelines.append(("reference (scikit-image)", ("reference", colorizers[fastest].backend.name)))
+        print("hints ...", flush=True)
         section(
-            "Peak memory, 24 MP photo (6000x4000), one colorization in a child process",
-            "MiB. Baseline: resident set (/proc VmRSS) after imports and model load; peak: VmHWM "
-            "(reset to the baseline through /proc/self/clear_refs) during read → colorize → write, minus "
-            "the baseline. (getrusage(RUSAGE_CHILDREN) is not used: a forked child is charged the "
-            "parent's pages until it execs.)",
-            ["pipeline", "baseline MiB", "peak above baseline MiB"],
-            bench_memory(jpegs, args.model, pipelines, onnx_path),
+            "Hint propagation, 12 MP photo",
+            "Median ms of `tinct.inference.hints.propagate_hints` (geodesic spreading of the hints' "
+            "corrections over the a*b* grid) at the working size, hints at random places.",
+            ["hints", "working L*", "a*b* grid", "ms"],
+            bench_hints(colorizer, reps=3 if args.quick else 7),
+        )
+        # The reference pipeline runs the same model on the faster backend, so that its comparison
+        # with tinct measures the full-resolution pre/post-processing, not the backend.
+        fastest = min((name for name in colorizers), key=lambda name: model_times[name])
+
+        with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp_name:
+            tmp = Path(tmp_name)
+            jpegs = make_jpegs(tmp)
+            print("end-to-end ...", flush=True)
+            rows, results = bench_end_to_end(colorizers, colorizers[fastest], jpegs, tmp, e2e_reps, budget=90)
+            section(
+                "End-to-end: grayscale JPEG file in → colorized JPEG (q95, 4:4:4) file out",
+                f"Median seconds; megapixels per second; speed-up vs the reference pipeline: scikit-image "
+                f"float64 rgb2lab of the whole image, skimage.transform.resize down and up, lab2rgb, around "
+                f"the same model ({model_desc}) run by the same backend as `{fastest}`, with the same "
+                f"tinct.io read/write. Repetitions per size: {e2e_reps} (fewer when 90 s were used up).",
+                ["photo", "pipeline", "seconds", "MP/s", "vs reference"],
+                rows,
+            )
+            print("memory ...", flush=True)
+            pipelines = [("tinct (torch)", ("tinct", "torch"))]
+            if "tinct (onnxruntime)" in colorizers:
+                pipelines.append(("tinct (onnxruntime)", ("tinct", "onnxruntime")))
+            if not args.quick:
+                pipelines.append(("reference (scikit-image)", ("reference", colorizers[fastest].backend.name)))
+            section(
+                "Peak memory, 24 MP photo (6000x4000), one colorization in a child process",
+                "MiB. Baseline: resident set (/proc VmRSS) after imports and model load; peak: VmHWM "
+                "(reset to the baseline through /proc/self/clear_refs) during read → colorize → write, minus "
+                "the baseline. (getrusage(RUSAGE_CHILDREN) is not used: a forked child is charged the "
+                "parent's pages until it execs.)",
+                ["pipeline", "baseline MiB", "peak above baseline MiB"],
+                bench_memory(jpegs, args.model, pipelines, onnx_path),
+            )
+
+        print("training ...", flush=True)
+        section(
+            "Training step",
+            "Median seconds per optimizer step (forward, rebalanced cross-entropy, backward, AdamW) on random "
+            "data, after one warm-up step (fewer repetitions when 60 s were used up).",
+            ["setup", "s/step", "steps/s", "images/s"],
+            bench_training(reps=1 if args.quick else 3),
+        )
+        print("data loader ...", flush=True)
+        section(
+            "Data loader",
+            f"Images per second from `tinct.data.ColorDataset` over {PHOTOS / 'train'} (random resized 256x256 "
+            "crops, flip, rgb_to_lab; photos cached in memory after the first epoch's decode).",
+            ["loader", "photos", "images/s"],
+            bench_loader(64 if args.quick else 192),
         )
 
-    print("training ...", flush=True)
-    section(
-        "Training step",
-        "Median seconds per optimizer step (forward, rebalanced cross-entropy, backward, AdamW) on random "
-        "data, after one warm-up step (fewer repetitions when 60 s were used up).",
-        ["setup", "s/step", "steps/s", "images/s"],
-        bench_training(reps=1 if args.quick else 3),
-    )
-    print("data loader ...", flush=True)
-    section(
-        "Data loader",
-        f"Images per second from `tinct.data.ColorDataset` over {PHOTOS / 'train'} (random resized 256x256 "
-        "crops, flip, rgb_to_lab; photos cached in memory after the first epoch's decode).",
-        ["loader", "photos", "images/s"],
-        bench_loader(64 if args.quick else 192),
-    )
+    if onnx_path is not None:  # video runs on the backend `tinct colorize` picks by default (auto)
+        from tinct.inference import Colorizer
+
+        video_colorizer = Colorizer(colorizer.model, size=colorizer.size, backend="onnxruntime", onnx_path=onnx_path)
+    else:
+        video_colorizer = colorizer
+    with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp_name:
+        print("video ...", flush=True)
+        section(
+            "Video: gray clip in → colorized H.264 MP4 out (`tinct colorize clip.mp4`)",
+            f"Median seconds of `tinct.video.colorize_video` ({video_colorizer.backend.name}); frames per second. "
+            "Clips: a pan and zoom over a real photo with grain and a cut halfway, 25 fps, libx264. "
+            "Decoding, L*, the model, the temporal filter, recombination and encoding (libx264 veryfast, "
+            "crf 18) overlap in three threads.",
+            ["clip", "frames", "mode", "seconds", "frames/s"],
+            bench_video(video_colorizer, Path(tmp_name), reps=1 if args.quick else 3),
+        )
+        print("video memory ...", flush=True)
+        section(
+            "Peak memory, colorizing a 1080p clip, two lengths, each in a child process",
+            "MiB. Baseline: VmRSS after imports, model load and the first use of numba and PyAV; peak: VmHWM "
+            "(reset through /proc/self/clear_refs) during colorize_video, minus the baseline. Frames are "
+            "streamed, so the peak should not grow with the clip's length.",
+            ["clip", "baseline MiB", "peak above baseline MiB"],
+            bench_video_memory(Path(tmp_name), args.model, video_colorizer.backend.name, onnx_path),
+        )
 
     elapsed = time.time() - started
     vers = versions()

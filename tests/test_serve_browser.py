@@ -446,3 +446,21 @@ def test_red_hint_turns_the_region_red_with_the_default_model(browser, photos):
             assert redness > 25 and redness > without[0] - (without[1] + without[2]) / 2 + 15, (without, (r, g, b))
         finally:
             context.close()
+
+
+def test_video_shows_progress_and_plays_beside_the_original(page, tmp_path):
+    pytest.importorskip("av")
+    from tests.videos import clip_frames, write_clip
+
+    clip = write_clip(tmp_path / "film.mp4", clip_frames(160, 120, 12, cut=6), rate=12)
+    page.locator("#file").set_input_files(str(clip))
+    expect(page.locator("#video-workspace")).to_be_visible()
+    expect(page.locator("#video-label")).to_contain_text("12 frames colorized")
+    expect(page.locator("#video-download")).to_have_attribute("aria-disabled", "false")
+    assert page.locator("#video-after").get_attribute("src").startswith("api/video/")
+    # Both play in the browser: their metadata (size) is known once the media can be decoded.
+    page.wait_for_function(
+        "() => ['video-before', 'video-after'].every(id => document.getElementById(id).videoWidth === 160)"
+    )
+    expect(page.locator("#workspace")).to_be_hidden()
+    assert not page.elsewhere

@@ -139,11 +139,14 @@ _MODEL_HELP = (
 def _add_colorize(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "colorize",
-        help="colorize photos (files or folders) at their full resolution",
+        help="colorize photos and videos (files or folders) at their full resolution",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Colorize each INPUT (image files and/or folders, walked recursively) into OUTDIR,\n"
-            "mirroring sub-folders. Outputs keep the input's size and lightness. Existing outputs are\n"
+            "mirroring sub-folders. Outputs keep the input's size and lightness. Videos (.mp4 .mov .mkv\n"
+            ".avi .webm .m4v) become OUTDIR/<name>.mp4 (H.264, same size, frame rate, frame count and\n"
+            "rotation, audio copied) with color that holds still from frame to frame (docs/video.md).\n"
+            "Existing outputs are\n"
             "skipped (so an interrupted run resumes), inputs are never overwritten, and a file that\n"
             "fails is reported on one line while the rest go on. Exit status 1 if any file failed,\n"
             "130 if interrupted (Ctrl-C or SIGTERM: no partial output is left behind).\n\n"
@@ -152,7 +155,7 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
             "log OUT/colorize-log.rank<R>.jsonl. Rerun the same command to finish a killed job."
         ),
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files and/or folders")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (created if needed)")
     p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
     p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
@@ -272,7 +275,7 @@ def _run_colorize(args: argparse.Namespace) -> int:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="score models against color photos (PSNR, SSIM, colorfulness, CIEDE2000)",
+        help="score models against color photos (PSNR, SSIM, colorfulness, CIEDE2000) or videos (flicker)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Each photo in DATA (walked recursively) is reduced to its lightness, colorized by every\n"
@@ -282,10 +285,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
             "for each N, at positions drawn uniformly (seeded by --hint-seed and the photo's name; the\n"
             "hints of a smaller N are among those of a larger one) and colored with the photo's true\n"
             "color there (mean of 3x3 pixels). Rows read 'model @N hints'; models without hint input\n"
-            "are scored at N = 0 only. The CSVs gain a hints column; psnr_vs_hints.png plots PSNR."
+            "are scored at N = 0 only. The CSVs gain a hints column; psnr_vs_hints.png plots PSNR.\n\n"
+            "Color videos in DATA (.mp4 .mov .mkv .avi .webm .m4v) are reduced to L* and colorized frame\n"
+            "by frame and with tinct's temporal filter; flicker (mean a*b* change at pixels whose gray\n"
+            "input is static) of both and of the truth, and mean CIEDE2000 against the truth, go to\n"
+            "video.tsv in --out (see docs/video.md). --limit then counts frames per video."
         ),
     )
-    p.add_argument("data", metavar="DATA", help="folder (or file) of color photos")
+    p.add_argument("data", metavar="DATA", help="folder (or file) of color photos or videos")
     p.add_argument(
         "--model",
         dest="models",
@@ -378,6 +385,13 @@ def _run_eval(args: argparse.Namespace) -> int:
     _threads(args)
     data = Path(args.data)
     paths = list_images(data)
+    if not data.is_file() or _is_video(data):  # videos are scored on their own (flicker)
+        videos = list_images(data, extensions=_video_extensions()) if data.is_dir() else [data]
+        if videos:
+            status = _run_eval_videos(args, videos)
+            paths = [p for p in paths if not _is_video(p)] if data.is_dir() else []
+            if not paths:
+                return status
     if not paths:
         raise ValueError(f"{data}: no images found")
     if args.limit is not None:
@@ -400,6 +414,44 @@ def _run_eval(args: argparse.Namespace) -> int:
     if results.failed:
         print(f"{len(results.failed)} photo(s) failed", file=sys.stderr)
     return 1 if results.failed else 0
+
+
+def _is_video(path) -> bool:
+    from tinct.io.video import is_video_path
+
+    return is_video_path(path)
+
+
+def _video_extensions() -> frozenset:
+    from tinct.io.video import VIDEO_EXTENSIONS
+
+    return VIDEO_EXTENSIONS
+
+
+def _run_eval_videos(args: argparse.Namespace, videos: list) -> int:
+    """``tinct eval`` on color videos: flicker and CIEDE2000 per model (tinct.video.evaluate)."""
+    from tinct.io.images import atomic_write_bytes
+    from tinct.video.evaluate import evaluate_videos, video_table
+
+    if args.hint_counts is not None:
+        raise ValueError("--hints: hint counts are scored on photos only, not on videos")
+    rows, failed = [], []
+    weights = _weights_per_model(args.models, args.weights)
+    for label, spec, file in zip(_display_names(args.models), args.models, weights, strict=True):
+        colorizer = _load_colorizer(args, spec, weights=file, backend="auto")
+        found, bad = evaluate_videos(colorizer, videos, vividness=args.vividness, limit=args.limit)
+        rows += [{"model": label, **row} for row in found]
+        failed += bad
+    for line in dict.fromkeys(failed):
+        print(line, file=sys.stderr)
+    table = video_table(rows, extra=("model",))
+    print(table, end="")
+    from pathlib import Path
+
+    out = Path(args.out) / "video.tsv"
+    atomic_write_bytes(out, table.encode())
+    print(f"{len(rows)} video score(s); wrote {out}")
+    return 1 if failed else 0
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:

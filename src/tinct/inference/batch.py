@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from tinct.inference.colorizer import Colorizer
 from tinct.io.images import (
+    IMAGE_EXTENSIONS,
     WRITE_FORMATS,
     ImageReadError,
     ImageWriteError,
@@ -44,6 +45,7 @@ from tinct.io.images import (
     temp_file_target,
     write_image,
 )
+from tinct.io.video import VIDEO_EXTENSIONS, is_video_path
 from tinct.vividness import check_vividness
 
 __all__ = [
@@ -265,6 +267,8 @@ def wait_for_all_ranks(report: BatchReport, shard: Shard, poll: float = 0.5) -> 
 
 
 def _suffix(src: Path, fmt: str | None) -> str:
+    if is_video_path(src):
+        return ".mp4"  # H.264 in MP4 whatever the input's container; fmt is for images
     if fmt is not None:
         key = fmt.lower().lstrip(".")
         if key not in OUTPUT_FORMATS:
@@ -322,9 +326,9 @@ def _plan(
         if root.is_dir():
             root_real = root.resolve()
             nested_out = out_real != root_real and _is_inside(out_real, root_real)
-            files = list_images(root)
+            files = list_images(root, extensions=IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
             if not files:
-                problems.append((root, None, f"{root}: no images found in this folder"))
+                problems.append((root, None, f"{root}: no images or videos found in this folder"))
             for src in files:
                 if nested_out and _is_inside(src.resolve(), out_real):
                     continue
@@ -473,6 +477,17 @@ def colorize_paths(
 
         with _Pipeline(colorizer, overwrite, hints, vividness) as pipeline:
             for src, dst in bar:
+                if is_video_path(src):
+                    # A video keeps both cores busy by itself (tinct.video.colorize): the photos
+                    # before it finish first, so results stay in input order.
+                    for item in pipeline.drain():
+                        finish(item)
+                    video = _InFlight(src, dst, time.perf_counter(), [], concurrent.futures.Future())
+                    video.outcome.set_result(
+                        _colorize_video(src, dst, colorizer, overwrite, input_keys, hints, vividness, progress)
+                    )
+                    finish(video)
+                    continue
                 pipeline.submit(src, dst, input_keys)
                 for item in pipeline.ready():
                     finish(item)
@@ -580,3 +595,44 @@ def _write_one(src: Path, dst: Path, colorized: concurrent.futures.Future, overw
         return "failed", _reason(src, err)
     except _FILE_ERRORS as err:
         return "failed", _reason(src, err)
+
+
+def _colorize_video(
+    src: Path,
+    dst: Path,
+    colorizer: Colorizer,
+    overwrite: bool,
+    input_keys: set,
+    hints: list[Any] | None,
+    vividness: float | None,
+    progress: bool,
+) -> tuple[str, str | None]:
+    """:func:`_colorize_one` for a video, with a second progress bar counting its frames."""
+    # tinct.video builds on inference; imported here, when a video comes up, to keep that direction.
+    from tinct.video.colorize import colorize_video
+
+    if not src.exists():
+        return "failed", _reason(src, ImageReadError(src, "no such file"))
+    if os.path.lexists(dst):
+        if _file_key(dst) in input_keys:
+            return "failed", f"{src}: output {dst} is an input file; refusing to overwrite it"
+        if not overwrite:
+            return "skipped", None
+    bar = tqdm(desc=src.name, unit="frame", leave=False, disable=None if progress else True, file=sys.stderr)
+
+    def step(done: int, total: int | None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        colorize_video(colorizer, src, dst, hints=hints, vividness=vividness, overwrite=overwrite, progress=step)
+        return "ok", None
+    except ImageWriteError as err:
+        if not overwrite and os.path.lexists(dst):
+            return "skipped", None
+        return "failed", _reason(src, err)
+    except (*_FILE_ERRORS, ImportError) as err:
+        return "failed", _reason(src, err)
+    finally:
+        bar.close()

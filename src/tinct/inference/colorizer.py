@@ -492,16 +492,34 @@ class Colorizer:
             raise ValueError(f"expected an (H, W) L* plane, got shape {L.shape}")
         height, width = L.shape
         L_small = self.working_lightness(L)
-        if not hints:
+        hint_map = None
+        if hints:
+            hint_map = rasterize_hints(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
+        # A model may ask for its authors' per-channel clipping of out-of-gamut colors (DDColor).
+        return combine_lab(L, self.working_chroma(L_small, hint_map, vividness), keep_lightness=self.spec.keep_lightness)
+
+    def working_chroma(
+        self, L_small: np.ndarray, hint_map: np.ndarray | None = None, vividness: float | None = None
+    ) -> np.ndarray:
+        """:meth:`predict_ab` plus what every colorization does with it before the full-resolution
+        recombination: hints spread along the lightness, a check for broken output. Video
+        (``tinct.video``) filters this over time before calling :func:`combine_lab`.
+
+        Args:
+            L_small: (h, w) float32 L* at the working size (see :meth:`working_lightness`).
+            hint_map: (1, 3, h, w) from ``hints.rasterize_hints`` or None.
+
+        Returns:
+            (2, h', w') float32 a*b* at the model's output resolution.
+        """
+        if hint_map is None:
             ab = self.predict_ab(L_small, None, vividness)
         else:
-            hint_map = rasterize_hints(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
-            model_hints = hint_map if self.spec.hints else None
+            model_hints = hint_map if self.spec.hints else None  # others: propagation only (DDColor)
             ab = propagate_hints(self.predict_ab(L_small, model_hints, vividness), L_small, hint_map)
         if not np.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
-        # A model may ask for its authors' per-channel clipping of out-of-gamut colors (DDColor).
-        return combine_lab(L, ab, keep_lightness=self.spec.keep_lightness)
+        return ab
 
 
 def _may_skip_torch(backend: str, device: Any) -> bool:

@@ -375,11 +375,12 @@ def is_grayscale(rgb: np.ndarray, threshold: float = 2.0, *, max_samples: int = 
     return float(np.percentile(spread, 99)) <= threshold
 
 
-def list_images(root: PathLike, recursive: bool = True) -> list[Path]:
+def list_images(root: PathLike, recursive: bool = True, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[Path]:
     """Image files under ``root``, sorted (by path components, so deterministic everywhere).
 
     A folder is walked (recursively by default); files whose lowercase suffix is in
-    :data:`IMAGE_EXTENSIONS` are returned. Hidden files and folders (name starting with ``.``)
+    ``extensions`` (default :data:`IMAGE_EXTENSIONS`; add ``tinct.io.video.VIDEO_EXTENSIONS``
+    for videos too) are returned. Hidden files and folders (name starting with ``.``)
     are skipped. Symlinked folders are followed, but each real folder is visited once, so symlink
     loops terminate. A file ``root`` is returned as ``[root]`` whatever its suffix (the caller
     asked for it explicitly; :func:`read_image` will say if it is not an image). Unreadable
@@ -393,6 +394,7 @@ def list_images(root: PathLike, recursive: bool = True) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such file or folder")
+    suffixes = frozenset(extensions)
     found: list[Path] = []
     visited: set[tuple[int, int]] = set()
     stack = [root]
@@ -416,7 +418,7 @@ def list_images(root: PathLike, recursive: bool = True) -> list[Path]:
                 if entry.is_dir():  # follows symlinks; loops are cut by `visited`
                     if recursive:
                         stack.append(Path(entry.path))
-                elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in suffixes:
                     found.append(Path(entry.path))
             except OSError:
                 continue  # e.g. a dangling symlink: nothing to read

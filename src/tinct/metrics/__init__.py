@@ -1,4 +1,5 @@
-"""Image-quality metrics for colorization: PSNR, SSIM, colorfulness, mean chroma, CIEDE2000.
+"""Image-quality metrics for colorization: PSNR, SSIM, colorfulness, mean chroma, CIEDE2000;
+for video, flicker (``tinct.metrics.video``).
 
 All take sRGB images: torch (*, 3, H, W) float in [0, 1] (or uint8), or numpy (*, H, W, 3)
 uint8 / float in [0, 1]; they return one value per image with the inputs' batch shape.
@@ -7,12 +8,15 @@ uint8 / float in [0, 1]; they return one value per image with the inputs' batch 
 from tinct.metrics._inputs import to_rgb_tensor
 from tinct.metrics.ciede2000 import ciede2000, mean_ciede2000
 from tinct.metrics.image import PSNR_MAX_DB, colorfulness, evaluate_pair, mean_chroma, psnr, ssim_rgb
+from tinct.metrics.video import FlickerMeter, flicker
 
 __all__ = [
     "PSNR_MAX_DB",
+    "FlickerMeter",
     "ciede2000",
     "colorfulness",
     "evaluate_pair",
+    "flicker",
     "mean_chroma",
     "mean_ciede2000",
     "psnr",

@@ -5,6 +5,8 @@ Endpoints:
   POST /api/colorize   multipart ``file`` (+ ``vividness``, ``hints``, ``format``) → image bytes
   GET  /api/health     status, model, hint support, queue depth, limits
   GET  /api/models     the loaded model, bundled weights and architectures
+  POST /api/video      multipart ``file`` (+ ``vividness``, ``hints``) → 202 and a video job id;
+  GET  /api/video/{id} its progress; GET /api/video/{id}/result the MP4 (see serve/video_jobs.py)
   GET  /docs, /redoc   OpenAPI docs (served offline when the ``fastapi-offline`` assets are installed)
 
 Every error is JSON ``{"detail": "<one line a person can read>"}`` with status 400 (bad
@@ -43,6 +45,7 @@ from tinct.io.images import ImageReadError, open_image_size, read_image
 from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
 from tinct.serve.pool import PoolFull, PoolTimeout, WorkerPool
 from tinct.serve.settings import ServeSettings
+from tinct.serve.video_jobs import JobError, VideoJobs
 from tinct.vividness import check_vividness
 
 __all__ = ["FORMATS", "STATIC_DIR", "create_app"]
@@ -65,7 +68,7 @@ _COPY_CHUNK = 1 << 20
 
 # The page loads nothing from elsewhere; the policy makes any accidental CDN use fail loudly.
 _PAGE_CSP = (
-    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
@@ -295,11 +298,13 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         )
     model_name = _model_name(colorizer)
     pool = WorkerPool(settings.workers, settings.queue)
+    video_jobs = VideoJobs(colorizer, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         pool.shutdown()
+        video_jobs.shutdown()
 
     docs_assets = _offline_docs_dir()
     app = FastAPI(
@@ -358,6 +363,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
             "max_pixels": settings.max_pixels,
             "timeout_seconds": settings.timeout,
             "formats": list(FORMATS),
+            "max_video_frames": settings.max_video_frames,
         }
 
     @app.get("/api/models")
@@ -460,4 +466,75 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
             },
         )
 
+    add_video_routes(app, video_jobs, model_name)
     return app
+
+
+def add_video_routes(app: FastAPI, jobs: VideoJobs, model_name: str) -> None:
+    """The video job endpoints (see ``tinct.serve.video_jobs``)."""
+    settings = jobs.settings
+
+    def fail(err: JobError) -> HTTPException:
+        headers = {"Retry-After": str(settings.retry_after)} if err.status == 503 else None
+        return _error(err.status, str(err), headers)
+
+    @app.post("/api/video", status_code=202, responses={k: v for k, v in _ERRORS.items() if k != 504})
+    async def video_submit(
+        file: Annotated[UploadFile | None, File(description="the film (MP4, MOV, MKV, AVI, WebM)")] = None,
+        vividness: Annotated[str | None, Form(description="saturation in [0, 1]; default: the model's")] = None,
+        hints: Annotated[
+            str | None,
+            Form(description='JSON list of {"x", "y", "color": "#rrggbb"}, x/y in frame pixels (hint models only)'),
+        ] = None,
+    ) -> JSONResponse:
+        """Start colorizing a video; poll ``/api/video/{id}`` and download ``/api/video/{id}/result``."""
+        if file is None or not hasattr(file, "file"):
+            raise _error(400, "no file: send the video as the multipart form field 'file'")
+        name = _display_name(file.filename)
+        vivid = _parse_vividness(vividness)
+        hint_list = _parse_hints(hints, settings.max_hints)
+        if hint_list and not jobs.colorizer.accepts_hints:
+            raise _error(400, f"the model {model_name!r} does not accept hints")
+        if file.size is not None and file.size > settings.max_upload_bytes:
+            raise _error(413, _too_large(settings))
+        try:
+            path, info = await anyio.to_thread.run_sync(jobs.stage, file.file, name, os.path.splitext(name)[1])
+        except JobError as err:
+            raise fail(err) from None
+        try:
+            checked_hints = parse_hints(hint_list, info.width, info.height)
+        except ValueError as err:
+            _unlink(str(path))
+            raise _error(400, f"hints: {err}") from None
+        try:
+            job = jobs.submit(path, info, name, checked_hints, vivid)
+        except JobError as err:
+            raise fail(err) from None
+        return JSONResponse(job.public(), status_code=202, headers={"Location": f"api/video/{job.id}"})
+
+    @app.get("/api/video/{job_id}")
+    async def video_status(job_id: str) -> dict[str, Any]:
+        """A video job's state: queued, running (``done`` of ``total`` frames), done or failed."""
+        try:
+            return jobs.get(job_id).public()
+        except JobError as err:
+            raise fail(err) from None
+
+    @app.get("/api/video/{job_id}/result", response_class=FileResponse)
+    async def video_result(job_id: str) -> FileResponse:
+        """The colorized MP4 of a finished job."""
+        try:
+            job = jobs.get(job_id)
+        except JobError as err:
+            raise fail(err) from None
+        if job.status == "failed":
+            raise _error(422, job.error or f"{job.name}: failed")
+        if job.status != "done":
+            raise _error(409, f"{job.name}: not finished yet ({job.status}, {job.done} frames done)")
+        return FileResponse(
+            job.result,
+            media_type="video/mp4",
+            filename=f"{_download_stem(job.name)}-colorized.mp4",
+            content_disposition_type="inline",
+            headers={"Cache-Control": "no-store", "X-Tinct-Model": model_name},
+        )

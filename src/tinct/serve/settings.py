@@ -53,6 +53,9 @@ class ServeSettings:
             process setting alone (``tinct serve`` passes :func:`default_torch_threads`).
         retry_after: seconds suggested to a client refused with 503.
         max_hints: most hints accepted in one request.
+        max_video_frames: most frames of an uploaded video (``/api/video``); more → 422. Videos
+            run as jobs, one at a time; ``queue`` of them may wait.
+        video_ttl: seconds a finished video job (and its file) is kept for download.
     """
 
     model: str = "default"
@@ -68,6 +71,8 @@ class ServeSettings:
     torch_threads: int | None = None
     retry_after: int = 2
     max_hints: int = 256
+    max_video_frames: int = 1500
+    video_ttl: float = 3600.0
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: object, minimum: int = 1) -> None:
@@ -80,6 +85,7 @@ class ServeSettings:
         positive_int("max_pixels", self.max_pixels)
         positive_int("retry_after", self.retry_after)
         positive_int("max_hints", self.max_hints, minimum=0)
+        positive_int("max_video_frames", self.max_video_frames)
         if self.size is not None:
             positive_int("size", self.size)
         if self.torch_threads is not None:

@@ -96,9 +96,107 @@
 
   // ------------------------------------------------------------------ choosing a file
 
+  // ------------------------------------------------------------------ videos (a job: upload, poll, play)
+
+  const VIDEO_SUFFIX = /\.(mp4|m4v|mov|mkv|avi|webm)$/i;
+  const POLL_MS = 500;
+  const video = {
+    workspace: $("video-workspace"), label: $("video-label"), progress: $("video-progress"),
+    before: $("video-before"), after: $("video-after"), download: $("video-download"),
+    another: $("video-another"), seq: 0, url: null,
+  };
+  video.another.addEventListener("click", () => el.file.click());
+
+  function isVideo(file) {
+    return (file.type && file.type.startsWith("video/")) || VIDEO_SUFFIX.test(file.name || "");
+  }
+
+  async function colorizeVideo(file) {
+    const seq = ++video.seq;
+    el.workspace.hidden = true;
+    video.workspace.hidden = false;
+    el.drop.classList.add("compact");
+    el.body.dataset.state = "busy";
+    if (video.url) URL.revokeObjectURL(video.url);
+    video.url = URL.createObjectURL(file);
+    video.before.src = video.url;
+    video.after.removeAttribute("src");
+    video.after.load();
+    video.download.setAttribute("aria-disabled", "true");
+    video.download.href = "#";
+    video.label.textContent = `Uploading ${file.name}…`;
+    video.progress.removeAttribute("value");
+    const form = new FormData();
+    form.append("file", file, file.name);
+    form.append("vividness", el.vividness.value);
+    let job;
+    try {
+      const response = await fetch("api/video", { method: "POST", body: form });
+      if (!response.ok) throw new Error(await errorMessage(response));
+      job = await response.json();
+    } catch (err) {
+      return videoFailed(seq, err.message || String(err));
+    }
+    while (seq === video.seq) {
+      let state;
+      try {
+        const response = await fetch(`api/video/${job.id}`, { cache: "no-store" });
+        if (!response.ok) throw new Error(await errorMessage(response));
+        state = await response.json();
+      } catch (err) {
+        return videoFailed(seq, err.message || String(err));
+      }
+      if (seq !== video.seq) return;
+      if (state.status === "failed") return videoFailed(seq, state.error || "the video could not be colorized");
+      if (state.status === "done") {
+        const url = `api/video/${job.id}/result`;
+        video.progress.value = 1;
+        video.label.textContent = `${file.name}: ${state.done} frames colorized in ${state.seconds} s`;
+        video.after.src = url;
+        video.download.href = url;
+        video.download.setAttribute("download", `${file.name.replace(/\.[^.]*$/, "")}-colorized.mp4`);
+        video.download.setAttribute("aria-disabled", "false");
+        el.body.dataset.state = "done";
+        // Play both together: the pair shows what changed and what did not.
+        video.after.addEventListener("canplay", () => {
+          video.before.currentTime = 0;
+          video.before.play().catch(() => {});
+          video.after.play().catch(() => {});
+        }, { once: true });
+        return;
+      }
+      if (typeof state.progress === "number") video.progress.value = state.progress;
+      const total = state.total ? ` of ${state.total}` : "";
+      video.label.textContent = state.status === "queued"
+        ? `${file.name}: waiting for the server…`
+        : `${file.name}: frame ${state.done}${total}`;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  function videoFailed(seq, message) {
+    if (seq !== video.seq) return;
+    video.label.textContent = "Failed";
+    video.progress.value = 0;
+    showError(message);
+    el.body.dataset.state = "error";
+  }
+
   function setFile(file) {
     if (!file) return;
     hideError();
+    if (isVideo(file)) {
+      const limit = state.health && state.health.max_upload_bytes;
+      if (limit && file.size > limit) {
+        showError(`${file.name}: ${formatMb(file.size)} MB is larger than this server accepts (${formatMb(limit)} MB).`);
+        el.body.dataset.state = "error";
+        return;
+      }
+      colorizeVideo(file);
+      return;
+    }
+    video.seq++; // a photo replaces any video being followed
+    video.workspace.hidden = true;
     const limit = state.health && state.health.max_upload_bytes;
     if (limit && file.size > limit) {
       showError(`${file.name}: ${formatMb(file.size)} MB is larger than this server accepts (${formatMb(limit)} MB).`);

@@ -1,0 +1,237 @@
+"""Colorize a video file: streamed, overlapped, temporally stable.
+
+Per frame, exactly the image pipeline (DESIGN.md): decode → L* at full resolution → L* at the
+model's working size → a*b* at the model's output resolution → upsampled and recombined with the
+frame's own full-resolution L* (``Colorizer.working_chroma`` and ``combine_lab``, the functions
+images use). The one addition sits between prediction and recombination: a*b* is filtered over
+time along the motion (:class:`tinct.video.temporal.ChromaStabilizer`), and the model only runs
+on keyframes and shot cuts.
+
+Three stages overlap in three threads, connected by small bounded queues (so memory does not
+grow with the clip's length): decoding + L* (PyAV and the L* tables release the GIL), the model +
+the temporal filter (ONNX Runtime / torch release it), and recombination + encoding + muxing
+(the compiled color kernels and libx264 release it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinct.io.video import VideoReader, VideoWriter
+from tinct.video.temporal import ChromaStabilizer, StabilizerConfig
+
+__all__ = ["VideoReport", "colorize_video"]
+
+#: Frames waiting between two stages; 3 keeps every stage busy and bounds memory (1080p: ~25 MB).
+_QUEUE = 3
+_DONE = object()
+
+
+@dataclasses.dataclass
+class VideoReport:
+    """What :func:`colorize_video` did: frames written, model runs, shot cuts, wall seconds."""
+
+    path: Path
+    frames: int
+    predictions: int
+    cuts: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("inf")
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Stop(Exception):
+    pass
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
+    """``q.put`` that gives up when another stage has failed (no deadlock on a full queue)."""
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> Any:
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+
+
+def _timestamps(time_base: Fraction, rate: Fraction) -> Callable[[int | None], int]:
+    """Strictly increasing presentation times: the frame's own, or the next one at ``rate``
+    when a container gives none (or repeats one), so the muxer never refuses a frame."""
+    step = max(1, round(1 / (rate * time_base))) if rate and time_base else 1
+    last: list[int | None] = [None]
+
+    def fix(pts: int | None) -> int:
+        prev = last[0]
+        if pts is None or (prev is not None and pts <= prev):
+            pts = 0 if prev is None else prev + step
+        last[0] = pts
+        return pts
+
+    return fix
+
+
+def colorize_video(
+    colorizer: Any,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    hints: Sequence[Any] | None = None,
+    vividness: float | None = None,
+    overwrite: bool = False,
+    config: StabilizerConfig | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    crf: int = 18,
+    preset: str = "veryfast",
+) -> VideoReport:
+    """Colorize the video ``src`` into the H.264 MP4 ``dst``.
+
+    The output has the input's width, height, frame timestamps (frame rate and count) and
+    rotation metadata, its first audio stream copied unchanged, and each frame's own L* (up to
+    uint8 rounding and the lossy encoding; see docs/video.md). It is written to a temporary file
+    renamed at the end: an error or an interruption leaves nothing under ``dst``.
+
+    Args:
+        colorizer: a ``tinct.inference.Colorizer``.
+        hints: color hints for every frame (as for ``Colorizer.colorize``; x/y in frame pixels).
+        vividness: saturation in [0, 1]; default the colorizer's.
+        overwrite: replace an existing ``dst`` (else ``ImageWriteError``).
+        config: the temporal filter's settings; ``StabilizerConfig(keyframe_interval=1,
+            strength=0)`` is frame-by-frame colorization.
+        progress: called as ``progress(frames_done, frames_total_or_None)`` after each frame.
+        crf, preset: libx264 quality and speed (see ``tinct.io.video.VideoWriter``).
+
+    Raises:
+        VideoReadError: the input is not a readable video (one line naming it).
+        ImageWriteError: the output exists (without ``overwrite``) or cannot be written.
+        ValueError: bad hints or vividness.
+    """
+    from tinct.inference.colorizer import HINT_PATCH, combine_lab
+    from tinct.inference.hint_specs import parse_hints
+    from tinct.inference.hints import rasterize_hints
+    from tinct.vividness import check_vividness
+
+    if hints and not colorizer.accepts_hints:
+        raise ValueError("this model does not accept hints")
+    if vividness is not None:
+        check_vividness(vividness)
+    src, dst = Path(src), Path(dst)
+    start = time.perf_counter()
+    stabilizer = ChromaStabilizer(config)
+    with VideoReader(src) as reader:
+        info = dataclasses.replace(reader.info, rotation=reader.first_rotation())
+        hint_map = None
+        if hints:
+            shape = colorizer.working_shape(info.height, info.width)
+            specs = parse_hints(list(hints), info.width, info.height)
+            hint_map = rasterize_hints(specs, (info.height, info.width), shape, HINT_PATCH)
+        time_base = reader.stream.time_base or Fraction(1, 1000)
+        fix_pts = _timestamps(time_base, info.rate)
+        stop = threading.Event()
+        decoded: queue.Queue = queue.Queue(_QUEUE)
+        filtered: queue.Queue = queue.Queue(_QUEUE)
+        written = [0]
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            from tinct.inference.colorizer import image_lightness
+
+            try:
+                for frame in reader:
+                    L = image_lightness(frame.to_ndarray(format="rgb24"))
+                    _put(decoded, (fix_pts(frame.pts), L, colorizer.working_lightness(L)), stop)
+                _put(decoded, _DONE, stop)
+            except _Stop:
+                pass
+            except BaseException as err:  # handed to the main thread, which raises it
+                _put_quietly(decoded, _Failed(err))
+
+        with VideoWriter(
+            dst, info, time_base, audio_from=src if info.audio else None, overwrite=overwrite, crf=crf, preset=preset
+        ) as writer:
+
+            def write() -> None:
+                try:
+                    while (item := _get(filtered, stop)) is not _DONE:
+                        pts, L, ab = item
+                        writer.write(combine_lab(L, ab, keep_lightness=colorizer.spec.keep_lightness), pts)
+                        written[0] += 1
+                        if progress is not None:
+                            progress(written[0], info.frames)
+                except _Stop:
+                    pass
+                except BaseException as err:
+                    errors.append(err)
+                    stop.set()
+
+            threads = [
+                threading.Thread(target=read, name="tinct-video-read", daemon=True),
+                threading.Thread(target=write, name="tinct-video-write", daemon=True),
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                while True:
+                    item = _get(decoded, stop)
+                    if item is _DONE:
+                        break
+                    if isinstance(item, _Failed):
+                        raise item.error
+                    pts, L, L_small = item
+
+                    def predict(L_small: np.ndarray = L_small) -> np.ndarray:
+                        return colorizer.working_chroma(L_small, hint_map, vividness)
+
+                    _put(filtered, (pts, L, stabilizer.step(L_small, predict)), stop)
+                _put(filtered, _DONE, stop)
+                threads[1].join()
+            except _Stop:  # the writer failed: its error is raised below
+                pass
+            finally:
+                stop.set()  # releases a stage still waiting on a queue (after an error)
+                for thread in threads:
+                    thread.join()
+            if errors:
+                raise errors[0]
+    return VideoReport(dst, written[0], stabilizer.predictions, stabilizer.cuts, time.perf_counter() - start)
+
+
+def _put_quietly(q: queue.Queue, item: Any) -> None:
+    """Hand an error to the consumer even if the queue is full (drops the oldest frame)."""
+    while True:
+        try:
+            q.put_nowait(item)
+            return
+        except queue.Full:
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
