@@ -31,6 +31,7 @@ torchvision is missing, an empty stand-in module is registered so that the impor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import types
@@ -161,8 +162,8 @@ def main() -> int:
         )
         backends = ["torch"] + (["onnxruntime"] if args.onnx else [])
         ours = {b: Colorizer.load(checkpoint, backend=b, device="cpu") for b in backends}
-        for colorizer in ours.values():
-            colorizer.model.keep_lightness = args.keep_lightness
+        for colorizer in ours.values():  # the gamut handling is the spec's (ONNX exports carry it too)
+            colorizer.spec = dataclasses.replace(colorizer.spec, keep_lightness=args.keep_lightness)
         results: dict[str, list[float]] = {b: [] for b in backends}
         ab_spread = []
         for photo in photos:

@@ -496,7 +496,8 @@ class Colorizer:
         if hints:
             hint_map = rasterize_hints(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
         # A model may ask for its authors' per-channel clipping of out-of-gamut colors (DDColor).
-        return combine_lab(L, self.working_chroma(L_small, hint_map, vividness), keep_lightness=self.spec.keep_lightness)
+        ab = self.working_chroma(L_small, hint_map, vividness)
+        return combine_lab(L, ab, keep_lightness=self.spec.keep_lightness)
 
     def working_chroma(
         self, L_small: np.ndarray, hint_map: np.ndarray | None = None, vividness: float | None = None

@@ -84,10 +84,11 @@ def evaluate_video(
             L = image_lightness(truth)
             L_small = colorizer.working_lightness(L)
             prediction = colorizer.working_chroma(L_small, None, vividness)
+            filtered = stabilizer.step(L_small, lambda p=prediction: p)
             keep_lightness = colorizer.spec.keep_lightness
             outputs = {
                 "frame": combine_lab(L, prediction, keep_lightness=keep_lightness),
-                "tinct": combine_lab(L, stabilizer.step(L_small, lambda: prediction), keep_lightness=keep_lightness),
+                "tinct": combine_lab(L, filtered, keep_lightness=keep_lightness),
             }
             truth_lab = rgb_to_lab_planes(truth)
             meters["truth"].update(L, truth_lab[1:])
