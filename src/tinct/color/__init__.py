@@ -1,4 +1,5 @@
-"""Color math (imports nothing else from tinct but the leaf ``tinct.threads``), one job per module:
+"""Color math, one job per module (imports nothing else from tinct but the leaves
+``tinct.threads`` and ``tinct._lazy``):
 
 - :mod:`~tinct.color.constants`: the numbers of sRGB <-> L*a*b* (torch-free);
 - :mod:`~tinct.color.lab`: ``rgb_to_lab`` / ``lab_to_rgb`` / ``rgb_to_lightness`` on (*, 3, H, W) tensors;
@@ -13,8 +14,7 @@ Names are imported on first use (PEP 562), so ``tinct.color.rgb8`` loads without
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tinct._lazy import lazy_exports
 
 _EXPORTS = {
     "WHITE_D65": "constants",
@@ -32,8 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tinct.color' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tinct.color.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

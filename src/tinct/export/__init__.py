@@ -7,8 +7,7 @@ does not, nor torch: names are imported on first use (PEP 562), so the torch-fre
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tinct._lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_OPSET": "onnx_format",
@@ -21,8 +20,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tinct.export' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tinct.export.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -12,8 +12,7 @@ imports torch (see ``tinct.inference.colorizer``).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tinct._lazy import lazy_exports
 
 _EXPORTS = {
     "BatchReport": "batch",
@@ -33,8 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tinct.inference' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tinct.inference.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

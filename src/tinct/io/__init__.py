@@ -11,8 +11,7 @@ Names are imported on first use (PEP 562): neither module imports torch at impor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tinct._lazy import lazy_exports
 
 _IMAGES = (
     "IMAGE_EXTENSIONS", "READ_MAX_PIXELS", "WRITE_FORMATS", "ImageReadError", "ImageWriteError", "atomic_open",
@@ -26,9 +25,4 @@ _WEIGHTS = (
 __all__ = sorted(_IMAGES + _WEIGHTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _IMAGES:
-        return getattr(importlib.import_module("tinct.io.images"), name)
-    if name in _WEIGHTS:
-        return getattr(importlib.import_module("tinct.io.weights"), name)
-    raise AttributeError(f"module 'tinct.io' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {**dict.fromkeys(_IMAGES, "images"), **dict.fromkeys(_WEIGHTS, "weights")})

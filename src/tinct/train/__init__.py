@@ -6,16 +6,11 @@ torch, so ``tinct --help`` builds the ``train`` options without it.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tinct._lazy import lazy_exports
 
 _EXPORTS = {"TrainConfig": "args", "load_config": "args", "FitResult": "loop", "fit": "loop"}
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tinct.train' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tinct.train.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
