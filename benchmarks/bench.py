@@ -679,8 +679,8 @@ def main(argv: list[str] | None = None) -> int:
         print("video memory ...", flush=True)
         section(
             "Peak memory, colorizing a 1080p clip, two lengths, each in a child process",
-            "MiB. Baseline: VmRSS after imports, model load and the first use of numba and PyAV; peak: VmHWM "
-            "(reset through /proc/self/clear_refs) during colorize_video, minus the baseline. Frames are "
+            "MiB. Baseline: VmRSS after imports, model load and loading the compiled color kernels and PyAV; "
+            "peak: VmHWM (reset through /proc/self/clear_refs) during colorize_video, minus the baseline. Frames are "
             "streamed, so the peak should not grow with the clip's length.",
             ["clip", "baseline MiB", "peak above baseline MiB"],
             bench_video_memory(Path(tmp_name), args.model, video_colorizer.backend.name, onnx_path),
