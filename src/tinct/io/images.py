@@ -121,20 +121,21 @@ class ImageWriteError(_PathError):
 # Reading
 
 
-def _check_file(path: PathLike) -> None:
-    """Cheap stat-based checks that give better messages than PIL's for the common cases."""
+def _check_file(path: PathLike, error: type[ImageReadError] = ImageReadError, kind: str = "an image file") -> None:
+    """Cheap stat-based checks that give better messages than PIL's (or FFmpeg's) for the common
+    cases; failures raise ``error`` (``tinct.io.video`` passes its subclass and "a video file")."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise ImageReadError(path, "no such file") from None
+        raise error(path, "no such file") from None
     except PermissionError:
-        raise ImageReadError(path, "permission denied") from None
+        raise error(path, "permission denied") from None
     except (OSError, ValueError) as exc:  # ValueError: embedded NUL in the path
-        raise ImageReadError(path, _one_line(f"cannot access file ({exc})")) from None
+        raise error(path, _one_line(f"cannot access file ({exc})")) from None
     if stat.S_ISDIR(st.st_mode):
-        raise ImageReadError(path, "is a directory, not an image file")
+        raise error(path, f"is a directory, not {kind}")
     if st.st_size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
+        raise error(path, "empty file (0 bytes)")
 
 
 def _check_pixels(path: PathLike, size: tuple[int, int], max_pixels: int | None) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tinct.io.images import ImageReadError, ImageWriteError, _one_line, atomic_open
+from tinct.io.images import ImageReadError, ImageWriteError, _check_file, _one_line, atomic_open
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -68,21 +67,6 @@ def import_av() -> Any:
     return av
 
 
-def _check_file(path: PathLike) -> None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise VideoReadError(path, "no such file") from None
-    except PermissionError:
-        raise VideoReadError(path, "permission denied") from None
-    except (OSError, ValueError) as exc:
-        raise VideoReadError(path, _one_line(f"cannot access file ({exc})")) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise VideoReadError(path, "is a directory, not a video file")
-    if st.st_size == 0:
-        raise VideoReadError(path, "empty file (0 bytes)")
-
-
 def _av_reason(exc: BaseException) -> str:
     """A short one-line reason for whatever FFmpeg raised."""
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -119,7 +103,7 @@ class VideoReader:
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
-        _check_file(self.path)
+        _check_file(self.path, VideoReadError, "a video file")
         av = import_av()
         self._av = av
         try:
