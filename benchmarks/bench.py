@@ -346,15 +346,17 @@ def bench_loader(n_images: int) -> list[list[str]]:
     return rows
 
 
+def proc_status(key: str) -> int:
+    """A size in bytes from /proc/self/status, e.g. ``"VmRSS"`` (resident now) or ``"VmHWM"``
+    (its peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
 def child_memory(pipeline: str, image: str, model: str | None, backend: str, onnx_path: str | None) -> None:
     """Run in a child process: peak RSS of one colorization above the post-load baseline."""
-
-    def status(key: str) -> int:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-        raise KeyError(key)
-
     colorizer, _ = load_colorizer(model, backend=backend, onnx_path=onnx_path)
     if pipeline == "reference":
         import skimage.color  # noqa: F401
@@ -363,13 +365,13 @@ def child_memory(pipeline: str, image: str, model: str | None, backend: str, onn
         from tinct.color.rgb8 import _ext
 
         _ext()
-    baseline = status("VmRSS")
+    baseline = proc_status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current RSS (Linux ≥ 4.0)
         f.write("5")
     with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp:
         run = reference_pipeline if pipeline == "reference" else tinct_pipeline
         run(colorizer, Path(image), Path(tmp) / "out.jpg")
-        peak = status("VmHWM")
+        peak = proc_status("VmHWM")
     print(json.dumps({"baseline": baseline, "peak": peak}))
 
 
@@ -455,21 +457,15 @@ def child_video_memory(clip: str, model: str | None, backend: str, onnx_path: st
     from tinct.io.video import import_av
     from tinct.video import colorize_video
 
-    def status(key: str) -> int:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-        raise KeyError(key)
-
     colorizer, _ = load_colorizer(model, backend=backend, onnx_path=onnx_path)
     _ext()
     import_av()
-    baseline = status("VmRSS")
+    baseline = proc_status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp:
         report = colorize_video(colorizer, clip, Path(tmp) / "out.mp4")
-        peak = status("VmHWM")
+        peak = proc_status("VmHWM")
     print(json.dumps({"baseline": baseline, "peak": peak, "frames": report.frames}))
 
 

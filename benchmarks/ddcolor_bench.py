@@ -37,15 +37,10 @@ ENCODERS = {"tiny": "convnext-t", "large": "convnext-l"}
 PIPELINES = ("tinct (torch)", "tinct (onnxruntime)", "authors (torch)")
 
 
-def _status(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
 def child(pipeline: str, checkpoint: str, size: str, image: str, reps: int, code: str | None, onnx: str | None) -> None:
     """In a child process: load, one warm-up, ``reps`` timed runs; prints one JSON line."""
+    from bench import proc_status  # stdlib, numpy, torch, PIL: all loaded by every pipeline anyway
+
     with tempfile.TemporaryDirectory(prefix="ddcolor-bench-") as tmp:
         out = Path(tmp) / "out.jpg"
         if pipeline.startswith("authors"):
@@ -73,7 +68,7 @@ def child(pipeline: str, checkpoint: str, size: str, image: str, reps: int, code
             def run() -> None:
                 write_image(out, colorizer.colorize(read_image(image)), quality=95)
 
-        baseline = _status("VmRSS")
+        baseline = proc_status("VmRSS")
         times = []
         for i in range(reps + 1):
             t0 = time.perf_counter()
@@ -86,7 +81,7 @@ def child(pipeline: str, checkpoint: str, size: str, image: str, reps: int, code
                     "seconds": min(times),
                     "times": times,
                     "baseline": baseline,
-                    "peak": _status("VmHWM"),
+                    "peak": proc_status("VmHWM"),
                 }
             )
         )
