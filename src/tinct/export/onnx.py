@@ -190,8 +190,8 @@ def _metadata(model: ColorizationModel, vividness: float | None, opset: int) -> 
         "size_multiple": model.size_multiple,
         "fixed_size": model.fixed_size,
         "default_size": model.default_size,
-        "propagates_hints": bool(getattr(model, "propagates_hints", False)),
-        "keep_lightness": bool(getattr(model, "keep_lightness", True)),
+        "propagates_hints": model.propagates_hints,
+        "keep_lightness": model.keep_lightness,
         "opset": opset,
         "tinct_version": tinct.__version__,
     }

@@ -61,8 +61,7 @@ class ModelSpec:
         """The spec of a ``ColorizationModel``."""
         return cls(
             model.config.name, json.loads(model.config.to_json()), model.default_size, model.size_multiple,
-            model.fixed_size, bool(getattr(model, "propagates_hints", False)),
-            bool(getattr(model, "keep_lightness", True)),
+            model.fixed_size, model.propagates_hints, model.keep_lightness,
         )  # fmt: skip
 
     @classmethod

@@ -72,6 +72,12 @@ class ColorizationModel(nn.Module):
     fixed_size: int | None = None
     #: Output resolution divides the input resolution by this.
     output_stride: int = 1
+    #: A model without a hint input (``config.hints``) whose prediction still takes a user's hints,
+    #: spread over it by ``tinct.inference.hints.propagate_hints`` (DDColor).
+    propagates_hints: bool = False
+    #: Out-of-gamut colors lose chroma at constant L* (True), or are clipped per channel as a
+    #: model's authors do (False, DDColor).
+    keep_lightness: bool = True
 
     @property
     def preferred_size(self) -> int:
