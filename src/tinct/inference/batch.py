@@ -566,17 +566,28 @@ class _Pipeline:
             yield self.flight.popleft()
 
 
+def _nothing_to_do(src: Path, dst: Path, overwrite: bool, input_keys: set) -> tuple[str, str | None] | None:
+    """``(status, error)`` when ``src`` (a photo or a video) is not to be colorized: failed (no
+    such file, or its output would overwrite an input) or skipped (the output exists); else None."""
+    try:
+        if not src.exists():  # may raise, e.g. PermissionError on a folder above it
+            raise ImageReadError(src, "no such file")
+    except _FILE_ERRORS as err:
+        return "failed", _reason(src, err)
+    if os.path.lexists(dst):
+        if _file_key(dst) in input_keys:
+            return "failed", f"{src}: output {dst} is an input file; refusing to overwrite it"
+        if not overwrite:
+            return "skipped", None
+    return None
+
+
 def _read_one(src: Path, dst: Path, overwrite: bool, input_keys: set, notes: list[str]) -> Any:
     """Stage 1: the decoded photo ((H, W) or (H, W, 3) uint8), or ``(status, error)`` when there
     is nothing to colorize (skipped: the output exists; failed: a one-line reason)."""
+    if (done := _nothing_to_do(src, dst, overwrite, input_keys)) is not None:
+        return done
     try:
-        if not src.exists():
-            raise ImageReadError(src, "no such file")
-        if os.path.lexists(dst):
-            if _file_key(dst) in input_keys:
-                return "failed", f"{src}: output {dst} is an input file; refusing to overwrite it"
-            if not overwrite:
-                return "skipped", None
         with _warnings_as_lines(notes):
             return read_image(src, keep_gray=True)  # only its L* is used
     except _FILE_ERRORS as err:
@@ -607,17 +618,14 @@ def _colorize_video(
     vividness: float | None,
     progress: bool,
 ) -> tuple[str, str | None]:
-    """:func:`_colorize_one` for a video, with a second progress bar counting its frames."""
+    """A video's whole way (read, colorize, write atomically) as ``(status, error)``, like
+    :func:`_read_one` and :func:`_write_one` for a photo, with a second progress bar counting
+    its frames."""
     # tinct.video builds on inference; imported here, when a video comes up, to keep that direction.
     from tinct.video.colorize import colorize_video
 
-    if not src.exists():
-        return "failed", _reason(src, ImageReadError(src, "no such file"))
-    if os.path.lexists(dst):
-        if _file_key(dst) in input_keys:
-            return "failed", f"{src}: output {dst} is an input file; refusing to overwrite it"
-        if not overwrite:
-            return "skipped", None
+    if (done := _nothing_to_do(src, dst, overwrite, input_keys)) is not None:
+        return done
     bar = tqdm(desc=src.name, unit="frame", leave=False, disable=None if progress else True, file=sys.stderr)
 
     def step(done: int, total: int | None) -> None:
