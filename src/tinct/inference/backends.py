@@ -87,9 +87,6 @@ class TorchBackend:
         with torch.inference_mode():
             # A copy: the small image is tiny, and often a read-only view of a PIL image.
             x = torch.from_numpy(np.array(L_small, dtype=np.float32)).to(device=device, dtype=dtype)[None, None]
-            if model.config.hints and hints is None:
-                # Hint models were trained with an all-zero hint tensor for "no hints", not without it.
-                hints = np.zeros((1, 3, *x.shape[-2:]), np.float32)
             h = None if hints is None else torch.from_numpy(np.array(hints, dtype=np.float32)).to(device, dtype)
             ab = model.decode(model(x, h), vividness)
         return ab[0].to("cpu", torch.float32).numpy()
@@ -221,6 +218,8 @@ class OnnxRuntimeBackend:
         L = np.ascontiguousarray(np.asarray(L_small, dtype=np.float32))[None, None]
         feeds: dict[str, Any] = {"L": L}
         if "hints" in self.input_names:
+            # An ONNX graph has no optional inputs: its "hints" input is required, and the export
+            # documents all zeros as "no hints" (what the torch model's forward uses for None).
             h = np.zeros((1, 3, *L.shape[-2:]), np.float32) if hints is None else hints
             feeds["hints"] = np.ascontiguousarray(h, dtype=np.float32)
         if "vividness" in self.input_names:

@@ -47,7 +47,8 @@ class ColorizationModel(nn.Module):
     Conventions shared by every model:
       * input `L`: (N, 1, H, W) lightness in L* units, [0, 100]; each model normalises it itself.
       * input `hints` (only if `config.hints`): (N, 3, H, W) = hint a*, b* in a*b* units and a
-        0/1 mask, all zero where there is no hint.
+        0/1 mask, all zero where there is no hint; None means no hints anywhere, the same as all
+        zeros (`hint_input`, the one place that decides it).
       * raw output: regression → (N, 2, h, w) a*b* / 128 in [-1, 1]; classification → (N, Q, h, w)
         logits over `tinct.color.ab_bins.ab_bins()`. h, w may be H, W divided by `output_stride`.
       * `decode(raw, vividness)` → (N, 2, h, w) a*b* in a*b* units.
@@ -93,6 +94,25 @@ class ColorizationModel(nn.Module):
             raise ValueError(
                 f"{self.config.name} needs sizes that are multiples of {self.size_multiple}, got {height}x{width}"
             )
+
+    def hint_input(self, L: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor | None:
+        """The hint tensor a forward runs on: what "no hints" means is decided here, once.
+
+        Args:
+            L: (N, 1, H, W) L*, for the shape, dtype and device of the zeros.
+            hints: (N, 3, H, W) hint a*, b* (a*b* units) and 0/1 mask, or None.
+
+        Returns:
+            None for a model without a hint input (``config.hints`` false); else ``hints``, or
+            (N, 3, H, W) zeros when None: hint models are trained on all-zero hints for "no hints"
+            (never on a missing input), so ``model(L)`` must be ``model(L, zeros)`` even when
+            trained hint layers have non-zero biases (the shipped default's adapters do).
+        """
+        if not self.config.hints:
+            return None
+        if hints is None:
+            return L.new_zeros(L.shape[0], 3, *L.shape[-2:])
+        return hints
 
     def decode(self, raw: torch.Tensor, vividness: float | None = None) -> torch.Tensor:
         vividness = self.config.default_vividness if vividness is None else vividness

@@ -160,14 +160,16 @@ class UNetColorizer(ColorizationModel):
 
     def _encode(self, L: torch.Tensor, hints: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """(N, 1, H, W) L* → the skip features at strides 2..32 and the (N, 3, H, W) scaled hint
-        a*b* + mask (None without hints)."""
+        a*b* + mask (None for a model without a hint input; all zero for "no hints", see
+        `ColorizationModel.hint_input`)."""
         self.check_size(L.shape[-2], L.shape[-1])
         # The encoder saw RGB normalised as (x − mean)/std; a gray image has R = G = B ≈ L*/100.
         x = ((L / 100.0 - INPUT_MEAN) / INPUT_STD).expand(-1, 3, -1, -1)
         enc = self.encoder
         x = F.relu6(enc._bn0(enc._conv_stem(x)))
+        hints = self.hint_input(L, hints)
         ab_mask = None
-        if self.config.hints and hints is not None:
+        if hints is not None:
             ab_mask = torch.cat((hints[:, :2] / 128.0, hints[:, 2:3]), dim=1)
             if hasattr(self, "hint_stem"):
                 x = x + self.hint_stem(ab_mask)
@@ -179,10 +181,8 @@ class UNetColorizer(ColorizationModel):
         return skips, ab_mask
 
     def deepest_features(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, 1, H, W) L* → (N, C, H/32, W/32) encoder features (C = 320 for Lite0), what `SceneChroma` reads. Hint
-        models get all-zero hints when none are given, as the inference backends pass them."""
-        if self.config.hints and hints is None:
-            hints = L.new_zeros(L.shape[0], 3, *L.shape[-2:])
+        """(N, 1, H, W) L* → (N, C, H/32, W/32) encoder features (C = 320 for Lite0), what `SceneChroma` reads;
+        ``hints=None`` means no hints, as in `forward`."""
         return self._encode(L, hints)[0][-1]
 
     def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:

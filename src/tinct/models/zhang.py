@@ -256,8 +256,7 @@ class SIGGRAPH17(_ZhangModel):
         """(N, 1, H, W) L* in [0, 100]; hints (N, 3, H, W) = a*, b* (a*b* units), 0/1 mask, or None
         (no hints: all zeros, as in the release) → (N, 2, H, W) a*b*/128, |raw| ≤ 110/128."""
         self.check_size(L.shape[-2], L.shape[-1])
-        if hints is None:
-            hints = torch.zeros(L.shape[0], 3, *L.shape[-2:], dtype=L.dtype, device=L.device)
+        hints = self.hint_input(L, hints)
         x = torch.cat((self.normalize_l(L), hints[:, :2] / AB_NORM, hints[:, 2:3]), dim=1)
         conv1_2 = self.model1(x)
         conv2_2 = self.model2(conv1_2[:, :, ::2, ::2])
