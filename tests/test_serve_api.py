@@ -104,6 +104,17 @@ def test_colorize_each_format(client, photo, fmt, content_type, pil_format):
     assert r.headers["x-image-width"] == "72" and r.headers["x-image-height"] == "48"
 
 
+def test_jpeg_keeps_full_resolution_chroma(client):
+    """The server's JPEG is 4:4:4 like `tinct colorize`'s: Pillow's default 4:2:0 would halve the
+    resolution of the chroma, the one thing tinct predicts."""
+    from PIL import JpegImagePlugin
+
+    r = post(client, png_bytes(synthetic_photo(3, 64, 48)), format="jpeg", vividness="1")
+    assert r.status_code == 200, r.text
+    with Image.open(io.BytesIO(r.content)) as out:
+        assert out.format == "JPEG" and JpegImagePlugin.get_sampling(out) == 0
+
+
 def test_output_keeps_lightness_and_adds_color(client):
     gray = np.repeat(synthetic_photo(1, 64, 40).mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
     r = post(client, png_bytes(gray), vividness="1")

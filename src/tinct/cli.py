@@ -128,7 +128,6 @@ def _check_common(args: argparse.Namespace) -> None:
         raise ValueError(f"--size must be a positive number of pixels, got {args.size}")
 
 
-_FORMATS = ("png", "jpg", "webp", "tiff")
 _MODEL_HELP = (
     "weights: a .safetensors file, a published checkpoint as downloaded (e.g. DDColor's .pth), the name of "
     "bundled weights (see `tinct models`), or 'default' "
@@ -137,6 +136,8 @@ _MODEL_HELP = (
 
 
 def _add_colorize(sub: argparse._SubParsersAction) -> None:
+    from tinct.io.images import ENCODINGS
+
     p = sub.add_parser(
         "colorize",
         help="colorize photos and videos (files or folders) at their full resolution",
@@ -159,7 +160,7 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (created if needed)")
     p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
     p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
-    p.add_argument("--format", dest="fmt", choices=_FORMATS, help="output format (default: the input's)")
+    p.add_argument("--format", dest="fmt", choices=tuple(ENCODINGS), help="output format (default: the input's)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping")
     p.add_argument("--vividness", type=float, help="saturation in [0, 1] (default: the model's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")

@@ -41,6 +41,7 @@ from tinct.io.images import (
     ImageReadError,
     ImageWriteError,
     list_images,
+    output_encoding,
     read_image,
     temp_file_target,
     write_image,
@@ -49,7 +50,6 @@ from tinct.io.video import VIDEO_EXTENSIONS, is_video_path
 from tinct.vividness import check_vividness
 
 __all__ = [
-    "OUTPUT_FORMATS",
     "BatchReport",
     "Shard",
     "colorize_paths",
@@ -59,15 +59,6 @@ __all__ = [
     "wait_for_all_ranks",
 ]
 
-#: ``fmt`` value → output suffix.
-OUTPUT_FORMATS = {
-    "png": ".png",
-    "jpg": ".jpg",
-    "jpeg": ".jpg",
-    "webp": ".webp",
-    "tiff": ".tiff",
-    "tif": ".tif",
-}
 #: Errors that cost one file, not the batch.
 _FILE_ERRORS = (ImageReadError, ImageWriteError, ValueError, OSError, MemoryError)
 
@@ -270,10 +261,7 @@ def _suffix(src: Path, fmt: str | None) -> str:
     if is_video_path(src):
         return ".mp4"  # H.264 in MP4 whatever the input's container; fmt is for images
     if fmt is not None:
-        key = fmt.lower().lstrip(".")
-        if key not in OUTPUT_FORMATS:
-            raise ValueError(f"unsupported output format {fmt!r}; choose one of png, jpg, webp, tiff")
-        return OUTPUT_FORMATS[key]
+        return output_encoding(fmt).suffix
     # Keep the input's format when we can write it; GIF, BMP & co. become lossless PNG.
     return src.suffix if src.suffix.lower() in WRITE_FORMATS else ".png"
 

@@ -18,7 +18,6 @@ parameters), 413 (upload too large), 415 (not an accepted image type, judged by 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import math
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import anyio.to_thread
-import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -41,7 +39,7 @@ from PIL import Image
 
 from tinct import __version__
 from tinct.inference import Colorizer, bundled_weights, parse_hints
-from tinct.io.images import ImageReadError, open_image_size, read_image
+from tinct.io.images import ImageReadError, encode_image, open_image_size, output_encoding, read_image
 from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
 from tinct.serve.pool import PoolFull, PoolTimeout, WorkerPool
 from tinct.serve.settings import ServeSettings
@@ -54,13 +52,9 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-#: Output formats: name → (PIL format, content type, file suffix, save options).
-FORMATS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
-    "png": ("PNG", "image/png", "png", {"compress_level": 4}),
-    "jpeg": ("JPEG", "image/jpeg", "jpg", {"quality": 92}),
-    "webp": ("WEBP", "image/webp", "webp", {"quality": 90, "method": 4}),
-}
-_FORMAT_ALIASES = {"jpg": "jpeg"}
+#: The output formats offered (those a browser shows; "jpg" is accepted for "jpeg"). They are
+#: encoded as tinct.io.images.ENCODINGS says, as `tinct colorize` writes them (JPEG 4:4:4).
+FORMATS = ("png", "jpeg", "webp")
 
 #: Body bytes allowed on top of the file itself: multipart boundaries and the small form fields.
 _FORM_OVERHEAD = 256 * 1024
@@ -91,10 +85,13 @@ def _download_stem(name: str) -> str:
 
 def _parse_format(value: str | None) -> str:
     fmt = (value or "png").strip().lower()
-    fmt = _FORMAT_ALIASES.get(fmt, fmt)
-    if fmt not in FORMATS:
-        raise _error(400, f"format must be one of {', '.join(FORMATS)}, got {value!r}")
-    return fmt
+    offered = {output_encoding(name).pil_format for name in FORMATS}
+    try:
+        if output_encoding(fmt).pil_format in offered:
+            return fmt
+    except ValueError:
+        pass
+    raise _error(400, f"format must be one of {', '.join(FORMATS)}, got {value!r}")
 
 
 def _parse_vividness(value: str | None) -> float | None:
@@ -217,10 +214,7 @@ def _colorize_file(
     except ValueError as err:
         raise _Unprocessable(f"{name}: {err}") from None
     del rgb
-    pil_format, _, _, options = FORMATS[fmt]
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(out)).save(buffer, format=pil_format, **options)
-    return buffer.getvalue(), warning
+    return encode_image(out, fmt), warning
 
 
 def _model_name(colorizer: Colorizer) -> str:
@@ -451,12 +445,12 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         except _Unprocessable as err:
             raise _error(422, str(err)) from None
         seconds = time.perf_counter() - started
-        _, media_type, suffix, _ = FORMATS[fmt]
+        encoding = output_encoding(fmt)
         return Response(
             content=data,
-            media_type=media_type,
+            media_type=encoding.media_type,
             headers={
-                "Content-Disposition": f'inline; filename="{_download_stem(name)}-colorized.{suffix}"',
+                "Content-Disposition": f'inline; filename="{_download_stem(name)}-colorized{encoding.suffix}"',
                 "Cache-Control": "no-store",
                 "X-Tinct-Model": model_name,
                 "X-Tinct-Seconds": f"{seconds:.3f}",
