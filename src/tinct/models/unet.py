@@ -96,7 +96,10 @@ class _UpBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        # The skip is exactly twice the size of x (the encoder's 'SAME' padding on sides that are
+        # multiples of 32, the only ones the unet accepts). A ×2 scale factor is the same resize as
+        # size=skip.shape, and stays dynamic in a traced (ONNX) graph, where a size would not.
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return self.body(torch.cat((x, skip), dim=1))
 
 
