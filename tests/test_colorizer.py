@@ -12,7 +12,7 @@ from PIL import Image
 
 from tinct.color.lab import lab_to_rgb, rgb_to_lab
 from tinct.inference import Colorizer, combine_lab, image_lightness, parse_color, parse_hints, rasterize_hints
-from tinct.inference import colorizer as colorizer_module
+from tinct.inference import lookup as lookup_module
 from tinct.io.images import read_image
 from tinct.models import create_model
 from tinct.models.loading import save_model
@@ -162,7 +162,7 @@ def test_hint_tensor_layout():
 
 
 def test_load_lookup(tmp_path, monkeypatch):
-    monkeypatch.setattr(colorizer_module, "BUNDLED_WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(lookup_module, "BUNDLED_WEIGHTS_DIR", tmp_path / "weights")
     with pytest.raises(FileNotFoundError, match="default.safetensors"):
         Colorizer.load()
     with pytest.raises(FileNotFoundError, match="no weights are bundled for architecture 'seed'"):
@@ -181,7 +181,7 @@ def test_load_lookup(tmp_path, monkeypatch):
     assert by_path.working_shape(10, 20) == (128, 128)  # fixed-size model ignores size
     for a, b in zip(by_path.model.state_dict().values(), model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    infos = colorizer_module.bundled_weights()
+    infos = lookup_module.bundled_weights()
     assert [(w.name, w.model, w.head) for w in infos] == [("seed", "seed", "regression")]
 
 
@@ -190,19 +190,19 @@ def test_bare_reserved_names_are_never_files_in_the_working_directory(tmp_path, 
     weights: bare reserved names mean bundled weights, and `./default` means the file."""
     weights = tmp_path / "weights"
     save_model(weights / "default.safetensors", create_model("seed"))
-    monkeypatch.setattr(colorizer_module, "BUNDLED_WEIGHTS_DIR", weights)
+    monkeypatch.setattr(lookup_module, "BUNDLED_WEIGHTS_DIR", weights)
     monkeypatch.chdir(tmp_path)
     for name in ("default", "seed", "unet"):
         (tmp_path / name).write_bytes(b"not weights")
     (tmp_path / "mine").write_bytes(b"x")
 
-    assert colorizer_module.resolve_weights("default") == weights / "default.safetensors"
+    assert lookup_module.resolve_weights("default") == weights / "default.safetensors"
     with pytest.raises(FileNotFoundError, match="no weights are bundled for architecture 'seed'"):
-        colorizer_module.resolve_weights("seed")
-    assert colorizer_module.resolve_weights("./default") == Path("default")
-    assert colorizer_module.resolve_weights("mine") == Path("mine")  # not reserved: a file
+        lookup_module.resolve_weights("seed")
+    assert lookup_module.resolve_weights("./default") == Path("default")
+    assert lookup_module.resolve_weights("mine") == Path("mine")  # not reserved: a file
     with pytest.raises(FileNotFoundError, match="no such weights file"):
-        colorizer_module.resolve_weights("gone.safetensors")
+        lookup_module.resolve_weights("gone.safetensors")
 
 
 def test_load_state_dict_into_an_architecture(tmp_path):

@@ -73,7 +73,7 @@ def test_the_shipped_default_without_hints_is_what_it_was_trained_on():
     """Training feeds hint models all-zero hints for "no hints"; the shipped default's hint
     adapters have learnt non-zero biases, so skipping them for hints=None would be an input it
     never saw. The model, not each caller, decides it (ColorizationModel.hint_input)."""
-    from tinct.inference.colorizer import BUNDLED_WEIGHTS_DIR
+    from tinct.inference.lookup import BUNDLED_WEIGHTS_DIR
 
     model, _ = load_model(BUNDLED_WEIGHTS_DIR / "default.safetensors")
     assert model.config.hints

@@ -45,8 +45,10 @@ __all__ = [
     "TorchBackend",
     "cache_dir",
     "cached_onnx_path",
+    "check_backend_choice",
     "create_backend",
     "onnxruntime_available",
+    "warn_auto_falls_back",
 ]
 
 BACKENDS = ("torch", "onnxruntime", "auto")
@@ -60,6 +62,7 @@ AUTO_PREFERS_ONNXRUNTIME = True
 
 class Backend(Protocol):
     name: str
+    spec: ModelSpec  # the model it runs
 
     def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray: ...
 
@@ -75,6 +78,7 @@ class TorchBackend:
         if torch_threads_set():  # `--threads N` given before torch was imported
             torch.set_num_threads(get_num_threads())
         self.model = model
+        self.spec = ModelSpec.from_model(model)
 
     def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray:
         """See the module docstring; ``hints``: (1, 3, h, w) or None."""
@@ -237,7 +241,7 @@ def open_weights_onnx(
 ) -> tuple[OnnxRuntimeBackend, ColorizationModel | None]:
     """An ONNX Runtime backend for the weights file ``weights``, without importing torch when its
     export is cached. ``weights`` is a tinct ``.safetensors`` file or a published checkpoint as
-    downloaded (e.g. DDColor's ``.pth``; see ``tinct.models.loading.load_published``), whose
+    downloaded (e.g. DDColor's ``.pth``; see ``tinct.models.loading.load_model``), whose
     cached export is found by the file's bytes alone.
 
     Returns:
@@ -297,6 +301,25 @@ def export_to_cache(model: ColorizationModel, path: Path) -> None:
     export_onnx(model, path, opset=DEFAULT_OPSET, verify=True)
 
 
+def check_backend_choice(name: str, onnx_path: str | os.PathLike | None = None) -> None:
+    """Refuse an unknown backend name, and an ONNX file with the torch backend (which would
+    silently not use it): the one check, made before anything is loaded.
+
+    Raises:
+        ValueError: one line saying what to choose instead.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if name == "torch" and onnx_path is not None:
+        raise ValueError("an ONNX file was given with the torch backend; use --backend onnxruntime or auto")
+
+
+def warn_auto_falls_back(err: BaseException) -> None:
+    """Log why ``"auto"`` runs the model in torch after ONNX Runtime failed (auto means "whatever
+    works": it never fails where torch would not)."""
+    log.warning("onnxruntime backend unavailable (%s); using torch", " ".join(str(err).split()))
+
+
 def create_backend(
     name: str, model: ColorizationModel, onnx_path: str | os.PathLike | None = None
 ) -> TorchBackend | OnnxRuntimeBackend:
@@ -306,11 +329,8 @@ def create_backend(
     the model is on the CPU and :data:`AUTO_PREFERS_ONNXRUNTIME`; if exporting or loading fails it
     logs a warning and falls back to PyTorch. An explicit ``"onnxruntime"`` raises instead.
     """
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    check_backend_choice(name, onnx_path)
     if name == "torch":
-        if onnx_path is not None:
-            raise ValueError("an ONNX file was given but the backend is 'torch'; use --backend onnxruntime or auto")
         return TorchBackend(model)
     param = next(model.parameters(), None)
     on_cpu = param is None or param.device.type == "cpu"
@@ -320,7 +340,7 @@ def create_backend(
         try:
             return OnnxRuntimeBackend.for_model(model, onnx_path)
         except Exception as err:  # auto means "whatever works": never fail where torch would not
-            log.warning("onnxruntime backend unavailable (%s); using torch", " ".join(str(err).split()))
+            warn_auto_falls_back(err)
     elif onnx_path is not None:
         why = "the model is not on the CPU" if not on_cpu else "onnxruntime is not installed"
         log.warning("ignoring %s: %s; using torch", onnx_path, why)
