@@ -362,7 +362,7 @@ def child_memory(pipeline: str, image: str, model: str | None, backend: str, onn
         import skimage.color  # noqa: F401
         import skimage.transform  # noqa: F401
     else:  # the compiled color kernels are loaded code, like the model: not per-photo memory
-        from tinct.color.rgb8 import _ext
+        from tinct.color._compiled import compiled as _ext
 
         _ext()
     baseline = proc_status("VmRSS")
@@ -453,7 +453,7 @@ def bench_video(colorizer, folder: Path, reps: int) -> list[list[str]]:
 
 def child_video_memory(clip: str, model: str | None, backend: str, onnx_path: str | None) -> None:
     """Run in a child process: peak RSS of colorizing one video, above the post-load baseline."""
-    from tinct.color.rgb8 import _ext
+    from tinct.color._compiled import compiled as _ext
     from tinct.io.video import import_av
     from tinct.video import colorize_video
 

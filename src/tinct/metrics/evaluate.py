@@ -28,7 +28,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from tinct.color.lab import lab_to_rgb, rgb_to_lab
+from tinct.color.fast import lab_to_rgb, rgb_to_lab  # float32 CPU blocks, no gradient
 from tinct.io.images import ImageReadError, atomic_open, read_image, write_image
 from tinct.metrics.image import evaluate_pair
 
