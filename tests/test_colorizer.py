@@ -133,8 +133,24 @@ def test_gray_2d_array_and_vividness(unet):
 
 def test_hints_rejected_without_hint_input(unet, seed):
     for colorizer in (unet, seed):
-        with pytest.raises(ValueError, match="this model does not accept hints"):
+        message = f"the model '{colorizer.spec.name}' does not accept hints"
+        with pytest.raises(ValueError, match=message):
             colorizer.colorize(gray_photo(16, 16), hints=[(1, 2, (255, 0, 0))])
+        with pytest.raises(ValueError, match=message):
+            colorizer.colorize_lightness(np.full((16, 16), 50, np.float32), hints=[(1, 2, (255, 0, 0))])
+
+
+def test_a_request_is_checked_once(seed, monkeypatch):
+    """Validation at the public entry only: one vividness check per colorize call, not one per layer."""
+    from tinct.inference import colorizer as colorizer_module
+
+    calls = []
+    real = colorizer_module.check_vividness
+    monkeypatch.setattr(colorizer_module, "check_vividness", lambda v: calls.append(v) or real(v))
+    seed.colorize(gray_photo(16, 16), vividness=0.3)
+    assert calls == [0.3]
+    with pytest.raises(ValueError, match="vividness"):
+        seed.predict_ab(np.zeros((128, 128), np.float32), vividness=2.0)
 
 
 def test_hints_with_hint_model():

@@ -207,3 +207,16 @@ def test_export_patches_nothing(monkeypatch, tmp_path):
     model = create_model("unet", head="regression", hints=True, hint_injection="multiscale", **TINY)
     export_onnx(model, tmp_path / "m.onnx")  # verified at two sizes: the unpatched graph is dynamic
     assert traced
+
+
+def test_one_rule_matches_an_export_to_its_model(hint_model):
+    """A model in memory and a weights file are matched to an export by the same rule: how training
+    began (``pretrained``, which weights files leave out) is not part of the model."""
+    import dataclasses
+
+    _, onnx_path, _ = hint_model
+    own = backends.OnnxRuntimeBackend(onnx_path).spec
+    flipped = {**own.config, "pretrained": not own.config.get("pretrained", False)}
+    backends.OnnxRuntimeBackend(onnx_path, dataclasses.replace(own, config=flipped))
+    with pytest.raises(ValueError, match="exported from"):
+        backends.OnnxRuntimeBackend(onnx_path, dataclasses.replace(own, config={**own.config, "head": "regression"}))

@@ -512,10 +512,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from tinct.export.onnx import export_onnx
     from tinct.inference import Colorizer
-    from tinct.vividness import check_vividness
 
-    if args.vividness is not None:
-        check_vividness(args.vividness)
     colorizer = Colorizer.load(args.model, backend="torch", device="cpu")
     path = export_onnx(colorizer.model, args.out, opset=args.opset, vividness=args.vividness)
     print(f"wrote {path} (opset {args.opset}, verified against torch with onnxruntime)")

@@ -29,7 +29,6 @@ import numpy as np
 import tinct
 from tinct.inference.spec import ModelSpec
 from tinct.threads import get_num_threads, torch_threads_set
-from tinct.vividness import check_vividness
 
 if TYPE_CHECKING:
 
@@ -48,6 +47,7 @@ __all__ = [
     "check_backend_choice",
     "create_backend",
     "onnxruntime_available",
+    "same_model",
     "warn_auto_falls_back",
 ]
 
@@ -94,6 +94,19 @@ class TorchBackend:
             h = None if hints is None else torch.from_numpy(np.array(hints, dtype=np.float32)).to(device, dtype)
             ab = model.decode(model(x, h), vividness)
         return ab[0].to("cpu", torch.float32).numpy()
+
+
+def same_model(name: Any, config: Any, other_name: Any, other_config: Any) -> bool:
+    """Whether two descriptions (architecture, config dict) are of the same model: the one rule for
+    matching an ONNX export to its weights or to a model in memory. ``pretrained`` (how training
+    began, which weights files leave out) and ``name`` (the architecture, compared on its own) are
+    not part of what the weights are."""
+    if name != other_name or not isinstance(config, dict) or not isinstance(other_config, dict):
+        return False
+    ignored = ("pretrained", "name")
+    return {k: v for k, v in config.items() if k not in ignored} == {
+        k: v for k, v in other_config.items() if k not in ignored
+    }
 
 
 def onnxruntime_available() -> bool:
@@ -187,7 +200,7 @@ class OnnxRuntimeBackend:
         # One session serves both the metadata check and the runs.
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         meta = read_onnx_metadata(self.path, self.session)
-        if spec is not None and (meta.get("model") != spec.name or meta.get("config") != spec.config):
+        if spec is not None and not same_model(meta.get("model"), meta.get("config"), spec.name, spec.config):
             raise ValueError(
                 f"{self.path}: exported from {meta.get('model')!r} with config {meta.get('config')}, "
                 f"not from this {spec.name!r} model"
@@ -217,8 +230,7 @@ class OnnxRuntimeBackend:
 
     def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray:
         """See the module docstring; ``hints``: (1, 3, h, w) or None."""
-        v = self.spec.default_vividness if vividness is None else float(vividness)
-        check_vividness(v)
+        v = self.spec.default_vividness if vividness is None else float(vividness)  # checked by the Colorizer
         L = np.ascontiguousarray(np.asarray(L_small, dtype=np.float32))[None, None]
         feeds: dict[str, Any] = {"L": L}
         if "hints" in self.input_names:
@@ -267,10 +279,7 @@ def open_weights_onnx(
             model, _ = load_model(weights)
             return OnnxRuntimeBackend.for_model(model, onnx_path), model
         backend = OnnxRuntimeBackend(onnx_path)
-        # Weights files leave out "pretrained" (how training began, not what the weights are).
-        theirs = {k: v for k, v in backend.spec.config.items() if k not in ("pretrained", "name")}
-        ours = {k: v for k, v in config.items() if k not in ("pretrained", "name")}
-        if backend.spec.name != name or theirs != ours:
+        if not same_model(backend.spec.name, backend.spec.config, name, config):
             raise ValueError(
                 f"{onnx_path}: exported from {backend.spec.name!r} with config {backend.spec.config}, "
                 f"not from {weights} ({name!r} with config {config})"

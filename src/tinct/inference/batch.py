@@ -47,7 +47,6 @@ from tinct.io.images import (
     write_image,
 )
 from tinct.io.video import VIDEO_EXTENSIONS, is_video_path
-from tinct.vividness import check_vividness
 
 __all__ = [
     "BatchReport",
@@ -405,11 +404,8 @@ def colorize_paths(
     """
     if fmt is not None:
         _suffix(Path("x"), fmt)  # fail before doing anything
-    if vividness is not None:
-        check_vividness(vividness)
     hints = list(hints) if hints else None
-    if hints and not colorizer.accepts_hints:
-        raise ValueError(f"hints were given but the model {colorizer.spec.name!r} takes no hints")
+    colorizer.check_request(hints, vividness)
     shard = shard or Shard()
     out_dir = Path(out_dir)
     report = BatchReport()

@@ -280,6 +280,24 @@ class Colorizer:
         # Models without a hint input (DDColor) may still take hints: propagated onto their output.
         return self.spec.hints or self.spec.propagates_hints
 
+    @property
+    def name(self) -> str:
+        """What users call the model: the weights file's name (e.g. ``"default"``), else the architecture."""
+        return self.source.stem if self.source is not None else self.spec.name
+
+    def check_request(self, hints: Sequence[Any] | None = None, vividness: float | None = None) -> None:
+        """The one check of what a caller asks of this colorizer, made once at each public entry
+        (:meth:`colorize`, :meth:`colorize_lightness`, :meth:`predict_ab`; batches, videos and the
+        server call it before any work), never again on the way down.
+
+        Raises:
+            ValueError: hints for a model that takes none, or vividness outside [0, 1].
+        """
+        if hints is not None and len(hints) and not self.accepts_hints:
+            raise ValueError(f"the model {self.name!r} does not accept hints")
+        if vividness is not None:
+            check_vividness(vividness)
+
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` in pixels at which the model sees an ``height`` × ``width`` image.
 
@@ -320,11 +338,14 @@ class Colorizer:
             (2, h', w') float32 a*b* in a*b* units, at the model's output resolution
             (h' = h / output_stride).
         """
-        vividness = self.vividness if vividness is None else vividness
-        if vividness is not None:
-            check_vividness(vividness)
+        self.check_request(vividness=vividness)
         if hints is not None and hasattr(hints, "numpy"):
             hints = hints.detach().cpu().numpy()
+        return self._predict(L_small, hints, vividness)
+
+    def _predict(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray:
+        # Arguments as checked by check_request; None vividness: the colorizer's, else the model's.
+        vividness = self.vividness if vividness is None else vividness
         return self.backend.run(np.asarray(L_small, dtype=np.float32), hints, vividness)
 
     def colorize(
@@ -350,11 +371,8 @@ class Colorizer:
             ValueError: bad array, bad hints, hints for a model without a hint input, bad
                 vividness. ``ImageReadError`` for an unreadable path.
         """
-        if hints and not self.accepts_hints:
-            raise ValueError("this model does not accept hints")
-        if vividness is not None:
-            check_vividness(vividness)
-        return self.colorize_lightness(image_lightness(_as_pixels(image)), hints=hints, vividness=vividness)
+        self.check_request(hints, vividness)
+        return self._colorize_lightness(image_lightness(_as_pixels(image)), hints, vividness)
 
     def colorize_lightness(
         self, L: np.ndarray, hints: Sequence[Any] | None = None, vividness: float | None = None
@@ -363,8 +381,10 @@ class Colorizer:
 
         See :meth:`colorize` for ``hints`` and ``vividness``.
         """
-        if hints and not self.accepts_hints:
-            raise ValueError("this model does not accept hints")
+        self.check_request(hints, vividness)
+        return self._colorize_lightness(L, hints, vividness)
+
+    def _colorize_lightness(self, L: np.ndarray, hints: Sequence[Any] | None, vividness: float | None) -> np.ndarray:
         L = np.asarray(L, dtype=np.float32)
         if L.ndim != 2 or L.shape[0] == 0 or L.shape[1] == 0:
             raise ValueError(f"expected an (H, W) L* plane, got shape {L.shape}")
@@ -387,15 +407,17 @@ class Colorizer:
         Args:
             L_small: (h, w) float32 L* at the working size (see :meth:`working_lightness`).
             hint_map: (1, 3, h, w) from ``hints.rasterize_hints`` or None.
+            vividness: as accepted by :meth:`check_request`, which the caller has called (a video
+                checks once, not once per frame).
 
         Returns:
             (2, h', w') float32 a*b* at the model's output resolution.
         """
         if hint_map is None:
-            ab = self.predict_ab(L_small, None, vividness)
+            ab = self._predict(L_small, None, vividness)
         else:
             model_hints = hint_map if self.spec.hints else None  # others: propagation only (DDColor)
-            ab = propagate_hints(self.predict_ab(L_small, model_hints, vividness), L_small, hint_map)
+            ab = propagate_hints(self._predict(L_small, model_hints, vividness), L_small, hint_map)
         if not np.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
         return ab

@@ -44,7 +44,6 @@ from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_imag
 from tinct.serve.pool import PoolFull, PoolTimeout, WorkerPool
 from tinct.serve.settings import ServeSettings
 from tinct.serve.video_jobs import JobError, VideoJobs
-from tinct.vividness import check_vividness
 
 __all__ = ["FORMATS", "STATIC_DIR", "create_app"]
 
@@ -103,11 +102,15 @@ def _parse_vividness(value: str | None) -> float | None:
         raise _error(400, f"vividness must be a number in [0, 1], got {value!r}") from None
     if not math.isfinite(vividness):
         raise _error(400, f"vividness must be a number in [0, 1], got {value!r}")
+    return vividness  # its range: Colorizer.check_request, with the hints (_check_request)
+
+
+def _check_request(colorizer: Colorizer, hints: list[Any], vividness: float | None) -> None:
+    """The colorizer's own check of a request (hints, vividness) as a 400."""
     try:
-        check_vividness(vividness)
+        colorizer.check_request(hints, vividness)
     except ValueError as err:
         raise _error(400, str(err)) from None
-    return vividness
 
 
 def _parse_hints(value: str | None, limit: int) -> list[Any]:
@@ -217,10 +220,6 @@ def _colorize_file(
     return encode_image(out, fmt), warning
 
 
-def _model_name(colorizer: Colorizer) -> str:
-    return colorizer.source.stem if colorizer.source is not None else colorizer.spec.name
-
-
 def _offline_docs_dir() -> Path | None:
     """Swagger UI / ReDoc assets shipped by the ``fastapi-offline`` package, if installed."""
     try:
@@ -290,7 +289,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         colorizer = Colorizer.load(
             settings.model, backend=settings.backend, onnx=settings.onnx, device=settings.device, size=settings.size
         )
-    model_name = _model_name(colorizer)
+    model_name = colorizer.name
     pool = WorkerPool(settings.workers, settings.queue)
     video_jobs = VideoJobs(colorizer, settings)
 
@@ -408,8 +407,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         fmt = _parse_format(fmt)
         vivid = _parse_vividness(vividness)
         hint_list = _parse_hints(hints, settings.max_hints)
-        if hint_list and not colorizer.accepts_hints:
-            raise _error(400, f"the model {model_name!r} does not accept hints")
+        _check_request(colorizer, hint_list, vivid)
         if file.size is not None and file.size > settings.max_upload_bytes:
             raise _error(413, _too_large(settings))
 
@@ -487,8 +485,7 @@ def add_video_routes(app: FastAPI, jobs: VideoJobs, model_name: str) -> None:
         name = _display_name(file.filename)
         vivid = _parse_vividness(vividness)
         hint_list = _parse_hints(hints, settings.max_hints)
-        if hint_list and not jobs.colorizer.accepts_hints:
-            raise _error(400, f"the model {model_name!r} does not accept hints")
+        _check_request(jobs.colorizer, hint_list, vivid)
         if file.size is not None and file.size > settings.max_upload_bytes:
             raise _error(413, _too_large(settings))
         try:

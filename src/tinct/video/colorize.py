@@ -137,12 +137,8 @@ def colorize_video(
     from tinct.inference.colorizer import HINT_PATCH, combine_lab
     from tinct.inference.hint_specs import parse_hints
     from tinct.inference.hints import rasterize_hints
-    from tinct.vividness import check_vividness
 
-    if hints and not colorizer.accepts_hints:
-        raise ValueError("this model does not accept hints")
-    if vividness is not None:
-        check_vividness(vividness)
+    colorizer.check_request(hints, vividness)
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
     stabilizer = ChromaStabilizer(config)
