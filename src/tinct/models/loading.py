@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ FORMAT = "tinct-weights/1"
 
 def model_metadata(model: ColorizationModel, **extra: Any) -> dict[str, Any]:
     """What a weights file says about itself: architecture, config, I/O conventions, version."""
-    config = dataclasses.asdict(model.config)
+    config = model.config.to_dict()
     config.pop("pretrained", None)  # the weights themselves replace any pretrained init
     return {
         "format": FORMAT,

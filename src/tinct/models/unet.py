@@ -39,6 +39,7 @@ MAX_DECODER_CHANNELS = 1024
 class UNetConfig(ModelConfig):
     name: str = "unet"
     head: str = "classification"
+    hints: bool = False
     #: The ImageNet encoder: "lite0" (the first defaults), "lite1" or "lite2" (wider and deeper).
     encoder: str = "lite0"
     #: Decoder widths at strides 16, 8, 4, 2.
@@ -210,4 +211,4 @@ class UNetColorizer(ColorizationModel):
 
 @register_model("unet")
 def unet(**overrides) -> UNetColorizer:
-    return UNetColorizer(UNetConfig(**overrides))
+    return UNetColorizer(UNetConfig.create(**overrides))
