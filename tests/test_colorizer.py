@@ -17,7 +17,7 @@ from tinct.io.images import read_image
 from tinct.models import create_model
 from tinct.models.loading import save_model
 
-from .conftest import VAL_PHOTOS
+from .conftest import VAL_PHOTOS, needs_photos
 
 TINY_UNET = {"decoder_channels": (8, 8, 8, 8)}
 
@@ -263,7 +263,7 @@ def test_gray_input_is_never_expanded_and_gives_the_same_result(tmp_path, unet):
     assert np.array_equal(unet.colorize(Image.fromarray(gray)), expected)
 
 
-@pytest.mark.skipif(not VAL_PHOTOS.is_dir(), reason="shared photos not available")
+@needs_photos
 def test_the_shipped_default_keeps_a_studio_shot_neutral_and_colors_a_landscape():
     """The bundled default at its own vividness: a measuring tape on white (true mean chroma 2)
     stays near neutral, while Mount Rushmore under a blue sky (true mean chroma 20) gets most of

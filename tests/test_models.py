@@ -15,7 +15,9 @@ def small(name: str, **overrides):
     return create_model(name, **overrides)
 
 
-VARIANTS = [("seed", {})] + [
+#: The unet's layouts, then every other registered architecture (iterated from the registry, so a
+#: new one is tested without being listed) with its defaults or the smallest overrides below.
+VARIANTS = [
     ("unet", dict(head=head, hints=hints, output_stride=stride))
     for head in ("regression", "classification")
     for hints in (False, True)
@@ -23,14 +25,17 @@ VARIANTS = [("seed", {})] + [
 ]
 # The people default's layout: a Lite2 encoder, hints entering the decoder only.
 VARIANTS += [("unet", dict(head="regression", hints=True, encoder="lite2", hint_injection="decoder"))]
-VARIANTS += [("eccv16", {}), ("siggraph17", {})]
+#: The smallest settings of architectures whose defaults are too big for a quick test (DDColor's
+#: large ConvNeXt has ~230M parameters).
+SMALLEST = {"ddcolor": dict(encoder="convnext-t", num_queries=4, dec_layers=3)}
+VARIANTS += [(name, SMALLEST.get(name, {})) for name in list_models() if name != "unet"]
 #: Zhang et al.'s networks run at 256x256 in use (fixed_size) but are fully convolutional; ~32M
 #: parameters each, so they are tested at 64x64.
 RUN_AT_64 = {"eccv16", "siggraph17"}
 
 
 def test_registry_lists_models():
-    assert {"seed", "unet"} <= set(list_models())
+    assert {"seed", "unet", "eccv16", "siggraph17", "ddcolor"} <= set(list_models())
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         create_model("nope")
 

@@ -33,7 +33,7 @@ TABLE_SHAPE = (201, 721)
 def max_chroma_table() -> np.ndarray:
     """(201, 721) float32 largest chroma inside the sRGB gamut for L* = 0, 0.5, ..., 100 and
     hue = -π ... π in 0.5° steps (24 halvings of [0, 200] in float64, strict gamut: no
-    tolerance). Computed by the compiled kernels on the color thread pool, ~10 ms, once per
+    tolerance). Computed by the compiled kernels on the color thread pool, ~0.1 s on 2 cores, once per
     process."""
     ext = compiled()
     rows, cols = TABLE_SHAPE
