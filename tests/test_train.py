@@ -14,6 +14,8 @@ from tinct.losses import build_loss
 from tinct.models import create_model
 from tinct.models.loading import load_model
 from tinct.train import TrainConfig, fit, load_config
+from tinct.data.splits import in_val_split
+from tinct.train import dist
 from tinct.train import loop as fit_module
 from tinct.train.checkpoint import load_resume_state
 
@@ -219,6 +221,34 @@ def test_extra_data_folders_join_the_training_set(tmp_path):
     write_photos(tmp_path / "main", 2, size=(64, 64))
     write_photos(tmp_path / "extra", 3, size=(64, 64))
     cfg = TrainConfig(data=str(tmp_path / "main"), extra_data=[str(tmp_path / "extra")], val=str(tmp_path / "main"))
-    train, val = fit_module._datasets(cfg, 64, hints=False)
+    train, val = fit_module._datasets(cfg, 64, hints=False, info=dist.DistInfo())
     assert sorted(p.parent.name for p in train.paths) == ["extra"] * 3 + ["main"] * 2
     assert len(val) == 2
+
+
+def test_val_fraction_carves_every_folder_by_file_name(tmp_path):
+    """4% of each training folder goes to val (the photos whose names hash into it), beside --val."""
+    write_photos(tmp_path / "main", 40, size=(32, 32))
+    write_photos(tmp_path / "extra", 40, size=(32, 32))
+    for i in range(40):  # distinct names per folder, so each folder's split is its own
+        (tmp_path / "extra" / f"photo_{i}.png").rename(tmp_path / "extra" / f"extra_{i}.png")
+    write_photos(tmp_path / "val", 1, size=(32, 32))
+    cfg = TrainConfig(
+        data=str(tmp_path / "main"), extra_data=[str(tmp_path / "extra")], val=str(tmp_path / "val"), val_fraction=0.1
+    )
+    train, val = fit_module._datasets(cfg, 32, hints=False, info=dist.DistInfo())
+    carved = [p for p in val.paths if p.parent.name != "val"]
+    assert {p.parent.name for p in carved} == {"main", "extra"} and len(val) == len(carved) + 1
+    assert not set(train.paths) & set(val.paths) and len(train) + len(carved) == 80
+    assert all(in_val_split(p.name, 0.1) for p in carved)
+
+
+def test_samples_zero_trains_on_without_sample_grids(tmp_path):
+    """Issue 27: `--samples 0` used to end every run with exit status 2 after the first epoch."""
+    data = tmp_path / "data"
+    write_photos(data, 4, size=(64, 64))
+    out = tmp_path / "run"
+    argv = ["train", str(data), "--val", str(data), "--model", "seed", "--size", "128", "--epochs", "2"]
+    assert main([*argv, "--batch-size", "2", "--samples", "0", "--out", str(out)]) == 0
+    assert [r["epoch"] for r in read_rows(out)] == ["1", "2"]
+    assert [p.name for p in out.rglob("*.png")] == ["loss.png"] and not (out / "samples").exists()

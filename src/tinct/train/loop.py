@@ -26,6 +26,7 @@ from tqdm import tqdm
 from tinct.color.ab_bins import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
+from tinct.data.splits import carve_val
 from tinct.device import pick_device
 from tinct.io.images import atomic_write_bytes, list_images, temp_file_target
 from tinct.io.weights import load_weights
@@ -43,25 +44,33 @@ log = logging.getLogger(__name__)
 METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_psnr", "seconds")
 
 
-def _datasets(cfg: TrainConfig, size: int, hints: bool) -> tuple[ColorDataset, ColorDataset | None]:
-    source = read_file_list(cfg.file_list) if cfg.file_list else cfg.data
-    if not source:
+def _datasets(
+    cfg: TrainConfig, size: int, hints: bool, info: dist.DistInfo
+) -> tuple[ColorDataset, ColorDataset | None]:
+    """The training set (DATA or --file-list, plus --extra-data, less the carved val photos) and the
+    val set (--val plus the `val_fraction` carved from each training folder), or None."""
+    sources = [read_file_list(cfg.file_list)] if cfg.file_list else ([cfg.data] if cfg.data else [])
+    if not sources:
         raise ValueError("no training data: give a folder or --file-list")
-    if cfg.extra_data:
-        source = (source if isinstance(source, list) else list_images(source)) + [
-            path for folder in cfg.extra_data for path in list_images(folder)
-        ]
-    train = ColorDataset(source, size, train=True, seed=cfg.seed, hints=hints, degrade=cfg.degrade)
-    val = ColorDataset(cfg.val, size, train=False, seed=cfg.seed, skip_gray=True) if cfg.val else None
-    if val is None and cfg.val_fraction > 0:
-        n_val = max(1, round(len(train) * cfg.val_fraction))
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed)).tolist()
-        held_out = ColorDataset([train.paths[i] for i in order[:n_val]], size, train=False, skip_gray=True)
-        train = ColorDataset(
-            [train.paths[i] for i in order[n_val:]], size, train=True, seed=cfg.seed, hints=hints, degrade=cfg.degrade
+    train_paths, val_paths = [], []
+    for source in [*sources, *cfg.extra_data]:
+        train_part, val_part = carve_val(source if isinstance(source, list) else list_images(source), cfg.val_fraction)
+        train_paths += train_part
+        val_paths += val_part
+    if cfg.val:
+        val_paths = list_images(cfg.val) + val_paths
+
+    def train_set() -> ColorDataset:
+        return ColorDataset(
+            train_paths, size, train=True, seed=cfg.seed, hints=hints, degrade=cfg.degrade, cache_dir=cfg.cache
         )
-        val = held_out
-    return train, val
+
+    if cfg.cache and info.enabled:  # one process builds the cache folder; the others then map it
+        if info.is_main:
+            train_set()
+        dist.barrier(info)
+    val = ColorDataset(val_paths, size, train=False, seed=cfg.seed, skip_gray=True) if val_paths else None
+    return train_set(), val
 
 
 def class_counts(dataset: ColorDataset, bins: torch.Tensor, side: int = 64) -> torch.Tensor:
@@ -259,7 +268,7 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
         _init_from(model, cfg.init_from, info)
     size = cfg.size or model.default_size
     model.check_size(size, size)
-    train_set, val_set = _datasets(cfg, size, model.config.hints)
+    train_set, val_set = _datasets(cfg, size, model.config.hints, info)
 
     loss_spec = cfg.loss or ("ce" if model.config.head == "classification" else "l2")
     class_weights = None
@@ -317,7 +326,8 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
         if start_epoch >= cfg.epochs:
             log.info("run already finished %d epoch(s)", start_epoch)
     if info.is_main:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
+        if cfg.samples:
+            (out / "samples").mkdir(parents=True, exist_ok=True)
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         cfg.save(out / "config.json")
         if train_set.skipped_unreadable:
@@ -435,5 +445,5 @@ def _write_epoch(out, model, ema, scaler, optimizer, scheduler, cfg, epoch, rows
     )
     _write_metrics(out / "metrics.csv", rows)
     _plot_losses(out / "loss.png", rows)
-    if samples:
+    if samples and cfg.samples:
         _save_samples(out / "samples" / f"epoch_{epoch:03d}.png", samples, cfg.samples)
