@@ -9,13 +9,12 @@ import torch
 
 from tinct.cli import main
 from tinct.color.lab import rgb_to_lab
+from tinct.data.splits import in_val_split
 from tinct.io.weights import load_weights
 from tinct.losses import build_loss
 from tinct.models import create_model
 from tinct.models.loading import load_model
-from tinct.train import TrainConfig, fit, load_config
-from tinct.data.splits import in_val_split
-from tinct.train import dist
+from tinct.train import TrainConfig, dist, fit, load_config
 from tinct.train import loop as fit_module
 from tinct.train.checkpoint import load_resume_state
 
