@@ -113,9 +113,7 @@ def test_refuses_to_clobber_a_run_and_resume_needs_one(tmp_path):
     cfg = dict(
         data=str(data), model="unet", model_args=TINY_UNET, size=64, epochs=1, batch_size=2, out=str(tmp_path / "r")
     )
-    with pytest.raises(ValueError, match="does not exist"):
-        fit(TrainConfig(**cfg, resume=True))
-    fit(TrainConfig(**cfg))
+    fit(TrainConfig(**cfg, resume=True))  # no checkpoint yet: a fresh start (tests/test_cli_inputs.py)
     with pytest.raises(ValueError, match="already holds a run"):
         fit(TrainConfig(**cfg))
 

@@ -242,8 +242,9 @@ def _fit(cfg: TrainConfig, info: dist.DistInfo) -> FitResult:
         raise ValueError(f"--device: {err}") from None
     out = Path(cfg.out)
     resume_path = out / "checkpoints" / "last.resume.pt"
-    if cfg.resume and not resume_path.exists():
-        raise ValueError(f"--resume: {resume_path} does not exist")
+    if cfg.resume and not resume_path.exists():  # killed before its first checkpoint: nothing to resume
+        log.warning("--resume: %s has no checkpoint yet; starting from the first epoch", out)
+        cfg = dataclasses.replace(cfg, resume=False)
     if not cfg.resume and resume_path.exists():
         raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.batch_size % (info.world_size * cfg.grad_accum):
