@@ -219,6 +219,45 @@ class VideoReader:
                 raise VideoReadError(self.path, f"truncated: frames end at {end:.1f} s of {duration:.1f} s")
 
 
+class _FirstErrorOnly:
+    """The output file as FFmpeg sees it: the first failed operation (a write, or a seek that
+    flushes the buffer, failing with ENOSPC) is raised, later ones do nothing, as the file is
+    thrown away then. FFmpeg goes on writing (the trailer, the flush on close) before PyAV can
+    raise the first error, and PyAV prints each error it must set aside for another as a
+    "PyAV library exception being dropped" traceback."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self.failed = False
+        self._pos = 0  # where FFmpeg believes it is, once the file has failed
+
+    def _guard(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except OSError:
+            self.failed = True
+            raise
+
+    def write(self, data: Any) -> int:
+        if self.failed:
+            return len(data)
+        return self._guard(self._file.write, data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if self.failed:
+            self._pos = offset if whence == os.SEEK_SET else self._pos + offset
+            return self._pos
+        self._pos = self._guard(self._file.seek, offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos if self.failed else self._guard(self._file.tell)
+
+    def flush(self) -> None:
+        if not self.failed:
+            self._guard(self._file.flush)
+
+
 def _pixel_format(info: VideoInfo) -> str:
     """yuv420p, which every player takes, for even sizes; yuv444p for an odd width or height.
 
@@ -275,8 +314,9 @@ class VideoWriter:
             f = self._stack.enter_context(atomic_open(self.path, "wb", overwrite=overwrite))
         except FileExistsError:
             raise ImageWriteError(self.path, "already exists (overwrite disabled)") from None
+        self._file = _FirstErrorOnly(f)
         try:
-            self.container = av.open(f, "w", format="mp4")
+            self.container = av.open(self._file, "w", format="mp4")
             self._stack.callback(self._close_container)
             stream = self.container.add_stream("libx264", rate=info.rate)
             stream.width, stream.height, stream.pix_fmt = info.width, info.height, _pixel_format(info)
