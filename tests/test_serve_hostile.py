@@ -364,3 +364,23 @@ def test_a_prompt_request_is_served_by_the_timed_server(slow_server):
 
     with urllib.request.urlopen(f"http://127.0.0.1:{slow_server.port}/api/health", timeout=20) as response:
         assert json.loads(response.read())["status"] == "ok"
+
+
+# --------------------------------------------------------------------------------------------
+# Items 1 and 2 through the server: odd sizes and silent clips come back at their exact size
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "codec"), [("scan.webm", (65, 49), "libvpx-vp9"), ("silent.avi", (64, 48), "mpeg4")]
+)
+def test_odd_and_silent_uploads_come_back_at_their_size(colorizer, tmp_path, name, size, codec):
+    pytest.importorskip("av")
+    from tests.videos import clip_frames, read_frames, write_clip
+
+    data = write_clip(tmp_path / name, clip_frames(*size, 40), rate=25, codec=codec).read_bytes()
+    with client_for(colorizer) as client:
+        job = client.post("/api/video", files={"file": (name, data, "video/webm")}).json()
+        assert wait(client, job["id"])["status"] == "done"
+        (tmp_path / "out.mp4").write_bytes(client.get(f"/api/video/{job['id']}/result").content)
+    frames = read_frames(tmp_path / "out.mp4")
+    assert len(frames) == 40 and frames[0].shape == (size[1], size[0], 3)
