@@ -1,5 +1,5 @@
-"""Unlucky inputs to the CLI: a newline in a file name, a sub-folder that cannot be listed,
-`tinct train --resume` before the first checkpoint."""
+"""Unlucky inputs to the CLI: a newline in a file name, a sub-folder that cannot be listed.
+(`tinct train --resume` before the first checkpoint: tests/test_train.py.)"""
 
 from __future__ import annotations
 
@@ -60,26 +60,3 @@ def test_an_unreadable_subfolder_fails_the_batch(weights, tmp_path, capsys, monk
     assert "colorized 1, skipped 0, failed 1" in captured.out
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert lines == [f"{locked}: cannot list folder (Permission denied); its files were not colorized"]
-
-
-def test_resume_before_the_first_checkpoint_starts_fresh(tmp_path, caplog):
-    from tinct.train import TrainConfig, fit
-
-    data = tmp_path / "data"
-    write_photos(data, 2, size=(64, 64))
-    run = tmp_path / "run"
-    (run / "checkpoints").mkdir(parents=True)  # a run killed during its first epoch
-    cfg = TrainConfig(
-        data=str(data),
-        model="unet",
-        model_args={"decoder_channels": (8, 8, 8, 8)},
-        size=64,
-        epochs=1,
-        batch_size=2,
-        out=str(run),
-        resume=True,
-    )
-    with caplog.at_level("WARNING"):
-        fit(cfg)
-    assert (run / "checkpoints" / "last.resume.pt").exists()
-    assert any("starting from the first epoch" in r.getMessage() for r in caplog.records)
