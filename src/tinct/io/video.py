@@ -272,7 +272,7 @@ def _pixel_format(info: VideoInfo) -> str:
 def _write_reason(exc: BaseException) -> str:
     """One line for a failed write: the OS's words for a file error (ENOSPC: "No space left on
     device"), else FFmpeg's."""
-    if isinstance(exc, OSError) and not isinstance(exc, ImportError) and exc.errno and exc.strerror:
+    if isinstance(exc, OSError) and exc.errno and exc.strerror:
         return _one_line(f"cannot write ({exc.strerror})")
     return _one_line(f"cannot write ({_av_reason(exc)})")
 
@@ -344,8 +344,8 @@ class VideoWriter:
         self._failed = False
 
     def _close_container(self) -> None:
-        """Close the container; after a failed write, without letting FFmpeg retry it: PyAV
-        prints a traceback for an error it cannot raise, and the file is thrown away anyway."""
+        """Close the container; after a failed write, ignoring what closing raises: the file is
+        thrown away, and the first error is the one reported."""
         if self._failed:
             with contextlib.suppress(Exception):
                 self.container.close()

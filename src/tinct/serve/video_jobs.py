@@ -83,11 +83,13 @@ def _size(path: Path) -> int:
 def _count_frames(reader: Any) -> int:
     """The video stream's packets, counted by demuxing (no decoding, and a header's count is not
     trusted; the upload limit bounds the work). A stream damaged midway counts what came before."""
+    from tinct.io.video import import_av
+
     count = 0
     try:
         for packet in reader.container.demux(reader.stream):
             count += 1 if packet.size else 0
-    except reader._av.FFmpegError:  # decoding will say what is wrong, in the job's error
+    except import_av().FFmpegError:  # decoding will say what is wrong, in the job's error
         pass
     return count
 
@@ -132,13 +134,13 @@ class VideoJobs:
                 with contextlib.suppress(OSError):
                     path.unlink()
 
-    def _trim(self, incoming: int = 0, adding: int = 0) -> None:
-        """Forget the oldest finished jobs until ``adding`` more jobs and ``incoming`` more bytes
-        fit in ``video_keep_jobs`` and ``video_keep_bytes``."""
+    def _trim(self, adding: int = 0) -> None:
+        """Forget the oldest finished jobs until ``adding`` more jobs fit in ``video_keep_jobs``
+        and the files in the folder (uploads staged for them included) in ``video_keep_bytes``."""
         with self.lock:
             finished = sorted((j for j in self.jobs.values() if j.finished is not None), key=lambda j: j.finished)
             count = len(self.jobs) + adding
-            total = incoming + sum(_size(p) for j in self.jobs.values() for p in (j.source, j.result))
+            total = sum(_size(p) for p in self.folder.iterdir())
             dropped = []
             for job in finished:
                 if count <= self.settings.video_keep_jobs and total <= self.settings.video_keep_bytes:
@@ -190,7 +192,7 @@ class VideoJobs:
                 raise JobError(
                     422, f"{name}: {frames} frames, more than this server accepts ({settings.max_video_frames})"
                 )
-            return path, info
+            return path, dataclasses.replace(info, frames=info.frames or frames)  # a total for progress
         except BaseException:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -199,7 +201,7 @@ class VideoJobs:
     def submit(self, path: Path, info: Any, name: str, hints: list[Any], vividness: float | None) -> VideoJob:
         """Queue a staged upload. Raises ``JobError(503)`` when the queue is full."""
         self._expire()
-        self._trim(incoming=0, adding=1)  # the upload is already in the folder: counted there
+        self._trim(adding=1)
         with self.lock:
             waiting = sum(1 for j in self.jobs.values() if j.status in ("queued", "running"))
             if waiting >= self.settings.queue + 1:
