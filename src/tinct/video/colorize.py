@@ -111,6 +111,8 @@ def colorize_video(
     progress: Callable[[int, int | None], None] | None = None,
     crf: int = 18,
     preset: str = "veryfast",
+    max_pixels: int | None = None,
+    max_frames: int | None = None,
 ) -> VideoReport:
     """Colorize the video ``src`` into the H.264 MP4 ``dst``.
 
@@ -128,9 +130,12 @@ def colorize_video(
             strength=0)`` is frame-by-frame colorization.
         progress: called as ``progress(frames_done, frames_total_or_None)`` after each frame.
         crf, preset: libx264 quality and speed (see ``tinct.io.video.VideoWriter``).
+        max_pixels: largest width*height of a frame (header and every decoded frame); default
+            ``tinct.io.video.VIDEO_MAX_PIXELS``, the photos' limit.
+        max_frames: most frames to decode (counted as they are decoded); default no limit.
 
     Raises:
-        VideoReadError: the input is not a readable video (one line naming it).
+        VideoReadError: the input is not a readable video, or passes a limit (one line naming it).
         ImageWriteError: the output exists (without ``overwrite``) or cannot be written.
         ValueError: bad hints or vividness.
     """
@@ -142,7 +147,7 @@ def colorize_video(
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
     stabilizer = ChromaStabilizer(config)
-    with VideoReader(src) as reader:
+    with VideoReader(src, max_pixels=max_pixels, max_frames=max_frames) as reader:
         info = dataclasses.replace(reader.info, rotation=reader.first_rotation())
         hint_map = None
         if hints:
