@@ -15,6 +15,7 @@ the temporal filter (ONNX Runtime / torch release it), and recombination + encod
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -111,6 +112,8 @@ def colorize_video(
     progress: Callable[[int, int | None], None] | None = None,
     crf: int = 18,
     preset: str = "veryfast",
+    description: str | None = None,
+    compare: str | os.PathLike | None = None,
 ) -> VideoReport:
     """Colorize the video ``src`` into the H.264 MP4 ``dst``.
 
@@ -128,6 +131,9 @@ def colorize_video(
             strength=0)`` is frame-by-frame colorization.
         progress: called as ``progress(frames_done, frames_total_or_None)`` after each frame.
         crf, preset: libx264 quality and speed (see ``tinct.io.video.VideoWriter``).
+        description: stored in the MP4's ``comment`` tag (see ``tinct.inference.provenance``).
+        compare: also write a side-by-side MP4 here (twice the width: the gray frames the model
+            saw left, the colorization right; same timestamps and audio), replacing any file.
 
     Raises:
         VideoReadError: the input is not a readable video (one line naming it).
@@ -175,14 +181,27 @@ def colorize_video(
                 _put_quietly(decoded, _Failed(err))
 
         with VideoWriter(
-            dst, info, time_base, audio_from=src if info.audio else None, overwrite=overwrite, crf=crf, preset=preset
-        ) as writer:
+            dst, info, time_base, audio_from=src if info.audio else None, overwrite=overwrite, crf=crf, preset=preset,
+            description=description,
+        ) as writer, contextlib.ExitStack() as extra:
+            pair = None
+            if compare is not None:
+                wide = dataclasses.replace(info, width=2 * info.width)
+                pair = extra.enter_context(
+                    VideoWriter(
+                        compare, wide, time_base, audio_from=src if info.audio else None, overwrite=True,
+                        crf=crf, preset=preset, description=description,
+                    )
+                )
 
             def write() -> None:
                 try:
                     while (item := _get(filtered, stop)) is not _DONE:
                         pts, L, ab = item
-                        writer.write(combine_lab(L, ab, keep_lightness=colorizer.spec.keep_lightness), pts)
+                        rgb = combine_lab(L, ab, keep_lightness=colorizer.spec.keep_lightness)
+                        writer.write(rgb, pts)
+                        if pair is not None:
+                            pair.write(np.concatenate([combine_lab(L, None), rgb], axis=1), pts)
                         written[0] += 1
                         if progress is not None:
                             progress(written[0], info.frames)
