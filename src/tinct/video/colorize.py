@@ -21,7 +21,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,30 @@ def _timestamps(time_base: Fraction, rate: Fraction) -> Callable[[int | None], i
     return fix
 
 
+@contextlib.contextmanager
+def _torch_threads_for_a_stage(colorizer: Any) -> Iterator[None]:
+    """torch's intra-op threads while a film runs: 1, unless a thread count was set (``--threads``).
+
+    Why: here the model is one of three stages running at once, and the other two keep the cores
+    busy with decoding, L*, recombination and libx264. torch's OpenMP threads then wait at their
+    barriers for cores that are taken, and on 2 cores a 72-frame clip took about five times as
+    long with torch's default (one thread per core) as with one thread (benchmarks/RESULTS.md,
+    `make bench`). ONNX Runtime's threads sleep instead of spinning (tinct.inference.backends)."""
+    from tinct.threads import torch_threads_set
+
+    if getattr(colorizer.backend, "name", None) != "torch" or torch_threads_set():
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def colorize_video(
     colorizer: Any,
     src: str | os.PathLike,
@@ -152,7 +176,7 @@ def colorize_video(
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
     stabilizer = ChromaStabilizer(config)
-    with VideoReader(src) as reader:
+    with _torch_threads_for_a_stage(colorizer), VideoReader(src) as reader:
         info = dataclasses.replace(reader.info, rotation=reader.first_rotation())
         hint_map = None
         if hints:
