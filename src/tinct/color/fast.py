@@ -8,9 +8,11 @@ memory. Rows of an image are cut into a few ranges per thread and converted on
 (~0.2 s, plus ~0.25 s to set up its first call; compiling takes ~5 s once, then the kernels load
 from numba's disk cache).
 
-numba is a hard dependency of tinct, so there is no second (numpy) implementation of these
-kernels: one that only runs where numba is missing would go untested and drift. The 8-bit
-conversions of inference are :mod:`tinct.color.rgb8` (compiled C, no JIT start-up).
+numba comes with the ``train`` and ``eval`` extras, not with tinct's core: inference never uses these
+kernels. Where numba is missing, :func:`fast_ok` says no and :mod:`tinct.color.lab` runs its torch
+operations, the reference these kernels are tested against, so there is still no second (numpy)
+implementation that could drift. The 8-bit conversions of inference are :mod:`tinct.color.rgb8`
+(compiled C, no JIT start-up).
 """
 
 from __future__ import annotations
@@ -38,10 +40,19 @@ def kernels() -> ModuleType:
     return _kernels
 
 
+@functools.cache
+def numba_installed() -> bool:
+    """Whether numba can be imported (found, not imported: that takes ~0.3 s)."""
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
 def fast_ok(x: torch.Tensor) -> bool:
-    """Whether ``x`` may take the fast path: a big enough plain float32 CPU tensor that needs no
-    gradient, outside tracing and compilation (which must see torch operations)."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or x.layout != torch.strided:
+    """Whether ``x`` may take the fast path: numba is installed and ``x`` is a big enough plain
+    float32 CPU tensor that needs no gradient, outside tracing and compilation (which must see
+    torch operations)."""
+    if not numba_installed() or x.device.type != "cpu" or x.dtype != torch.float32 or x.layout != torch.strided:
         return False
     if x.numel() < _FAST_MIN_ELEMENTS or (x.requires_grad and torch.is_grad_enabled()):
         return False

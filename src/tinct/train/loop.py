@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import importlib.util
 import io
 import logging
 import math
@@ -434,6 +435,9 @@ def _write_epoch(out, model, ema, scaler, optimizer, scheduler, cfg, epoch, rows
         },
     )
     _write_metrics(out / "metrics.csv", rows)
-    _plot_losses(out / "loss.png", rows)
+    if importlib.util.find_spec("matplotlib") is not None:  # the `train` extra; metrics.csv has the numbers
+        _plot_losses(out / "loss.png", rows)
+    elif epoch == 0:
+        log.warning("loss.png not drawn: it needs matplotlib (pip install 'tinct[train]'); metrics.csv has the losses")
     if samples:
         _save_samples(out / "samples" / f"epoch_{epoch:03d}.png", samples, cfg.samples)
