@@ -106,9 +106,10 @@ def _torch_threads_for_a_stage(colorizer: Any) -> Iterator[None]:
 
     Why: here the model is one of three stages running at once, and the other two keep the cores
     busy with decoding, L*, recombination and libx264. torch's OpenMP threads then wait at their
-    barriers for cores that are taken, and on 2 cores a 72-frame clip took about five times as
-    long with torch's default (one thread per core) as with one thread (benchmarks/RESULTS.md,
-    `make bench`). ONNX Runtime's threads sleep instead of spinning (tinct.inference.backends)."""
+    barriers for cores that are taken: on 2 cores a 72-frame clip took several times as long with
+    torch's default (one thread per core) as with one thread (benchmarks/VIDEO_THREADS.md, from
+    `python benchmarks/bench.py --video-threads-only`). ONNX Runtime's threads sleep instead of
+    spinning (tinct.inference.backends)."""
     from tinct.threads import torch_threads_set
 
     if getattr(colorizer.backend, "name", None) != "torch" or torch_threads_set():
