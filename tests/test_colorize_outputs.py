@@ -229,6 +229,10 @@ def test_readme_colorize_examples_in_order_each_change_what_they_should(tmp_path
         if "film.mp4" in line:
             assert recorded(out / "film.mp4") is not None, line
             continue
+        if "-o colored.png" in line:
+            assert (tmp_path / "colored.png").is_file() and (tmp_path / "colored.compare.png").is_file(), line
+            assert (out / "old.jpg").read_bytes() == previous, "a run into a file must not touch out/"
+            continue
         current = (out / "old.jpg").read_bytes()
         assert current != previous, f"{line!r} left out/old.jpg as it was"
         settings = recorded(out / "old.jpg")
