@@ -250,3 +250,32 @@ def test_readme_colorize_examples_in_order_each_change_what_they_should(tmp_path
         chroma_before = chroma(out / "old.jpg")
         seen[line] = current
     assert len(seen) >= 4
+
+
+def test_colorize_help_has_no_broken_lines(capsys):
+    with pytest.raises(SystemExit):
+        main(["colorize", "--help"])
+    text = capsys.readouterr().out
+    description = text.split("\n\n", 1)[1].split("positional arguments:", 1)[0]
+    for paragraph in description.split("\n\n"):
+        lines = paragraph.strip().splitlines()
+        # Only a paragraph's last line may be short: a short one inside it is a broken line.
+        assert all(len(line) > 60 for line in lines[:-1]), paragraph
+    assert "TINCT_CACHE_DIR" in text
+
+
+def test_a_single_file_shows_no_bar_of_files(tmp_path, weights, monkeypatch):
+    """A film's own bar counts its frames; a bar of one file only said "35.09s/image"."""
+    import tinct.inference.batch as batch
+
+    bars = []
+    real = batch.tqdm
+
+    def spy(*args, **kwargs):
+        bars.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "tqdm", spy)
+    src = gray_photo(tmp_path / "old.png")
+    assert main(["colorize", str(src), "-o", str(tmp_path / "out"), "--model", str(weights)]) == 0
+    assert bars and bars[0]["disable"] is True and bars[0]["unit"] != "image"
