@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import gc
 import json
 import os
@@ -293,31 +294,43 @@ def bench_hints(colorizer, reps: int) -> list[list[str]]:
     return rows
 
 
-def bench_training(reps: int) -> list[list[str]]:
-    from tinct.losses import build_loss
-    from tinct.models import create_model
+#: (label, recipe) pairs for the training rows: the issue-13 default's recipe and today's.
+TRAINING_RECIPES = (
+    ("before: issue 13 (configs/people-lite2-feat.toml)", "people-lite2-feat.toml"),
+    ("after: shipped (configs/default.toml)", "default.toml"),
+)
 
-    torch.manual_seed(0)
-    model = create_model("unet").train()
-    loss_fn = build_loss("ce", model.config.head, model.bins)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    L = torch.rand(16, 1, 256, 256) * 100
-    ab = torch.randn(16, 2, 256, 256) * 30
 
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(L), ab)["loss"]
-        loss.backward()
-        opt.step()
+def bench_training(photos: int) -> list[list[str]]:
+    """Photos per second of the real training loop (`tinct.train.fit`) at each recipe of
+    `TRAINING_RECIPES`: one epoch over the first ``photos`` shared training photos, without
+    validation; a recipe with a cache folder builds it in a fresh temporary folder first."""
+    import dataclasses
 
-    t0 = time.perf_counter()
-    step()  # warm-up
-    first = time.perf_counter() - t0
-    # A step slower than 20 s is dominated by compute, not by first-call overheads: report it
-    # rather than spend minutes repeating it (make bench must stay near 10 minutes).
-    t = first if first > 20 else timeit(step, reps, warmup=0, budget=60)
-    note = " (the warm-up step itself)" if first > 20 else ""
-    return [["unet (classification), batch 16, 256x256, AdamW" + note, f"{t:.2f}", f"{1 / t:.2f}", f"{16 / t:.1f}"]]
+    from tinct.io.images import list_images
+    from tinct.train import fit, load_config
+
+    subset = list_images(PHOTOS / "train")[:photos] if (PHOTOS / "train").is_dir() else []
+    if not subset:
+        return [["(no training photos found)", "-", "-", "-", "-"]]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tinct-bench-train-") as tmp:
+        listing = Path(tmp) / "photos.txt"
+        listing.write_text("".join(f"{p.resolve()}\n" for p in subset))
+        for i, (label, recipe) in enumerate(TRAINING_RECIPES):
+            cfg = load_config(ROOT / "configs" / recipe)
+            cfg = dataclasses.replace(
+                cfg, data="", file_list=str(listing), extra_data=[], val=None, val_fraction=0.0, epochs=1,
+                samples=0, out=f"{tmp}/run{i}", cache=cfg.cache and f"{tmp}/cache{i}",
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            fit(cfg)
+            total = time.perf_counter() - t0
+            with open(f"{tmp}/run{i}/metrics.csv") as f:
+                epoch = float(list(csv.DictReader(f))[0]["seconds"])
+            setup = f"{cfg.size} px, batch {cfg.batch_size}, {cfg.workers} worker(s), {cfg.threads} thread(s)"
+            rows.append([label, setup, f"{total - epoch:.1f}", f"{epoch:.1f}", f"{len(subset) / epoch:.2f}"])
+    return rows
 
 
 def bench_loader(n_images: int) -> list[list[str]]:
@@ -694,13 +707,14 @@ def main(argv: list[str] | None = None) -> int:
                 bench_memory(jpegs, args.model, pipelines, onnx_path),
             )
 
+    if not args.video_only:
         print("training ...", flush=True)
         section(
-            "Training step",
-            "Median seconds per optimizer step (forward, rebalanced cross-entropy, backward, AdamW) on random "
-            "data, after one warm-up step (fewer repetitions when 60 s were used up).",
-            ["setup", "s/step", "steps/s", "images/s"],
-            bench_training(reps=1 if args.quick else 3),
+            "Training at the shipped recipe",
+            "`tinct.train.fit` for one epoch over the first 96 shared training photos, no validation; start-up: "
+            "model, loss and photos (decoded, or a cache built) before the epoch; photos/s over the epoch.",
+            ["recipe", "setup", "start-up s", "epoch s", "photos/s"],
+            bench_training(96),
         )
         print("data loader ...", flush=True)
         section(

@@ -69,6 +69,8 @@ def test_eval_two_weights_files(tmp_path, capsys):
         "colorfulness",
         "colorfulness_truth",
         "ciede2000",
+        "cast_a",
+        "cast_b",
     ]
     gray_rows = [r for r in rows if r["model"] == "gray"]
     assert all(float(r["colorfulness"]) < 1.0 < float(r["colorfulness_truth"]) for r in gray_rows)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -5,6 +7,9 @@ from PIL import Image
 
 from tinct.data import ColorDataset, read_file_list
 from tinct.data.hints import simulate_hints
+from tinct.data.splits import carve_val
+
+from .conftest import write_photos
 
 
 def test_dataset_yields_lab_crops(photo_folder):
@@ -68,3 +73,46 @@ def test_simulated_hints_carry_patch_means():
     assert (hints[:, :2][(mask == 0).unsqueeze(1).expand(-1, 2, -1, -1)] == 0).all()
     no_hints = (mask.sum(dim=(1, 2)) == 0).float().mean()
     assert 0.02 < no_hints < 0.4  # geometric(1/8): P(0) = 1/8
+
+
+def test_cache_folder_is_built_once_and_gives_the_same_crops(tmp_path, photo_folder):
+    (photo_folder / "broken.jpg").write_bytes(b"not an image")
+    cache = tmp_path / "cache"
+    in_memory = ColorDataset(photo_folder, size=32, train=True, seed=3, hints=True, degrade=0.5)
+    built = ColorDataset(photo_folder, size=32, train=True, seed=3, hints=True, degrade=0.5, cache_dir=cache)
+    assert (cache / "index.json").is_file() and (cache / "pixels.u8").is_file()
+    stamp = (cache / "pixels.u8").stat().st_mtime_ns
+    reused = ColorDataset(photo_folder, size=32, train=True, seed=3, hints=True, degrade=0.5, cache_dir=cache)
+    assert (cache / "pixels.u8").stat().st_mtime_ns == stamp  # mapped, not rebuilt
+    assert isinstance(reused.rgb(0), np.memmap)
+    assert reused.paths == built.paths == in_memory.paths and len(reused.skipped_unreadable) == 1
+    for i in range(len(in_memory)):
+        for a, b, c in zip(in_memory[i], built[i], reused[i], strict=True):
+            assert torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_cache_folder_is_rebuilt_when_the_photos_change(tmp_path, photo_folder):
+    cache = tmp_path / "cache"
+    assert len(ColorDataset(photo_folder, size=32, cache_dir=cache)) == 4
+    Image.fromarray(np.full((40, 48, 3), (200, 40, 10), np.uint8)).save(photo_folder / "new.png")
+    assert len(ColorDataset(photo_folder, size=32, cache_dir=cache)) == 5
+    (cache / "pixels.u8").write_bytes(b"\0" * 10)  # a torn or foreign file is never mapped
+    ds = ColorDataset(photo_folder, size=32, cache_dir=cache)
+    new = [p.name for p in ds.paths].index("new.png")
+    assert len(ds) == 5 and ds.rgb(new)[0, 0].tolist() == [200, 40, 10]
+
+
+def test_cache_keeps_photos_downscaled_to_the_cache_side(tmp_path):
+    write_photos(tmp_path / "big", 1, size=(200, 100))
+    ds = ColorDataset(tmp_path / "big", size=32, cache_side=50, cache_dir=tmp_path / "cache")
+    assert ds.rgb(0).shape == (50, 100, 3)
+
+
+def test_val_split_is_fixed_by_file_name():
+    names = [f"photo_{i:04d}.jpg" for i in range(4000)]
+    train, val = carve_val([Path("a") / n for n in names], 0.04)
+    assert 120 < len(val) < 200 and len(train) + len(val) == 4000
+    # The same names in another folder, or among other photos, fall on the same side.
+    _, val_elsewhere = carve_val([Path("elsewhere") / n for n in names[::3]], 0.04)
+    assert {p.name for p in val_elsewhere} == {p.name for p in val} & set(names[::3])
+    assert carve_val([Path("x.jpg")], 0.0) == ([Path("x.jpg")], [])

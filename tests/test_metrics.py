@@ -10,6 +10,7 @@ import torch
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from tinct.color import rgb_to_lab
 from tinct.metrics import (
     PSNR_MAX_DB,
     ciede2000,
@@ -17,6 +18,7 @@ from tinct.metrics import (
     evaluate_pair,
     mean_chroma,
     mean_ciede2000,
+    neutral_cast,
     psnr,
     ssim_rgb,
     to_rgb_tensor,
@@ -212,7 +214,7 @@ def test_evaluate_pair():
     rng = np.random.default_rng(6)
     truth = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
     same = evaluate_pair(truth, truth.copy())
-    assert set(same) == {"psnr", "ssim", "colorfulness", "colorfulness_truth", "ciede2000"}
+    assert set(same) == {"psnr", "ssim", "colorfulness", "colorfulness_truth", "ciede2000", "cast_a", "cast_b"}
     assert all(type(v) is float for v in same.values())
     assert same["psnr"] == PSNR_MAX_DB and same["ssim"] == pytest.approx(1.0) and same["ciede2000"] == 0.0
     assert same["colorfulness"] == same["colorfulness_truth"] > 0
@@ -247,3 +249,19 @@ def test_to_rgb_tensor():
         to_rgb_tensor(torch.zeros(3, 4, 5, dtype=torch.int64))
     with pytest.raises(TypeError):
         to_rgb_tensor([[0, 0, 0]])
+
+
+def test_neutral_cast_is_the_color_put_on_truly_gray_pixels():
+    """A gray wall (left) beside a blue coat (right): a brown wash over the whole picture shows up as
+    +a*, +b* on the wall only; coloring the coat does not count; no neutral pixel gives NaN."""
+    truth = np.zeros((8, 16, 3), np.uint8)
+    truth[:, :8] = 128
+    truth[:, 8:] = (30, 60, 170)
+    brown = truth.copy()
+    brown[:, :8] = (150, 120, 95)
+    cast_a, cast_b = neutral_cast(brown, truth)
+    expected = rgb_to_lab(torch.tensor([150.0, 120, 95]).view(3, 1, 1) / 255)[1:, 0, 0]
+    assert cast_a.item() == pytest.approx(expected[0].item(), abs=0.05) and cast_a > 5 and cast_b > 10
+    cast_a, cast_b = neutral_cast(truth, truth)  # exact colors, coat included: no cast
+    assert abs(cast_a.item()) < 0.05 and abs(cast_b.item()) < 0.05
+    assert np.isnan(neutral_cast(truth[:, 8:], truth[:, 8:])[0].item())

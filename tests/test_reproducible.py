@@ -47,3 +47,29 @@ def test_two_processes_train_a_hint_model_to_identical_weights(tmp_path):
     assert a.keys() == b.keys()
     differ = [name for name in a if not torch.equal(a[name], b[name])]
     assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:5]}"
+
+
+@pytest.mark.slow
+def test_the_shipped_recipe_rebuilds_bit_identical_weights(tmp_path):
+    """configs/default.toml as it is (pretrained encoder, feature loss, old-print degradation, hints,
+    the photo cache, a loader worker), on a few photos for two steps: two runs give the same bits,
+    so the shipped default can be rebuilt from its recipe."""
+    import dataclasses
+    from pathlib import Path
+
+    from tinct.train import fit, load_config
+
+    write_photos(tmp_path / "data", 8, size=(200, 180))
+    recipe = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.toml")
+    weights = []
+    for run in ("a", "b"):
+        cfg = dataclasses.replace(
+            recipe, data=str(tmp_path / "data"), extra_data=[], val=None, val_fraction=0.0, epochs=1, batch_size=4,
+            out=str(tmp_path / run), cache=str(tmp_path / f"cache-{run}"), samples=0,
+        )  # fmt: skip
+        fit(cfg)
+        weights.append(load_weights(tmp_path / run / "checkpoints" / "last.safetensors")[0])
+    a, b = weights
+    assert a.keys() == b.keys()
+    differ = [name for name in a if not torch.equal(a[name], b[name])]
+    assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:5]}"

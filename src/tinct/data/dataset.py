@@ -18,10 +18,11 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from tinct.color.lab import rgb_to_lab
+from tinct.data.cache import PhotoCache
 from tinct.data.degrade import apply_old_print, random_old_print
 from tinct.data.hints import simulate_hints
 from tinct.data.transforms import center_crop_box, random_resized_crop_box
-from tinct.io.images import ImageReadError, is_grayscale, list_images, read_image
+from tinct.io.images import list_images
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,10 @@ class ColorDataset(Dataset):
         train: random resized crop + flip if True, centre crop otherwise.
         seed: base seed for the per-item randomness.
         skip_gray: drop photos without chroma (they teach nothing); defaults to `train`.
-        cache_side: decoded photos are kept in memory, downscaled so the shorter side is at most
-            this many pixels (default 2·S), so later epochs skip JPEG decoding. 0 disables caching.
+        cache_side: photos are decoded once and kept downscaled so the shorter side is at most
+            this many pixels (default 2·S), so epochs never decode JPEGs (`tinct.data.cache`).
+        cache_dir: keep the decoded photos in this folder (memory-mapped, reused by later runs
+            while the photo list is unchanged) instead of in memory.
         hints: also yield simulated user hints (3, S, S) per item (see `tinct.data.hints`); they
             depend only on (seed, epoch, index), never on batch size or the number of processes.
         degrade: probability that a training item's L* is degraded like an old print
@@ -76,6 +79,7 @@ class ColorDataset(Dataset):
         cache_side: int | None = None,
         hints: bool = False,
         degrade: float = 0.0,
+        cache_dir: str | Path | None = None,
     ) -> None:
         if not 0 <= degrade <= 1:
             raise ValueError(f"degrade must be a probability in [0, 1], got {degrade}")
@@ -88,36 +92,16 @@ class ColorDataset(Dataset):
         self.cache_side = 2 * size if cache_side is None else cache_side
         skip_gray = train if skip_gray is None else skip_gray
         paths = list(source) if isinstance(source, (list, tuple)) else list_images(source)
-        self.paths: list[Path] = []
-        self._cache: list[np.ndarray | None] = []
-        self.skipped_unreadable: list[str] = []
-        self.skipped_gray: list[str] = []
-        for path in paths:
-            try:
-                rgb = read_image(path)
-            except ImageReadError as err:
-                log.warning("skipping %s", err)
-                self.skipped_unreadable.append(str(err))
-                continue
-            if skip_gray and is_grayscale(rgb):
-                self.skipped_gray.append(str(path))
-                continue
-            self.paths.append(Path(path))
-            self._cache.append(self._shrink(rgb) if self.cache_side else None)
+        self._photos = PhotoCache.build(paths, self.cache_side, skip_gray, folder=cache_dir)
+        self.paths: list[Path] = self._photos.paths
+        self.skipped_unreadable: list[str] = self._photos.skipped_unreadable
+        self.skipped_gray: list[str] = self._photos.skipped_gray
         if self.skipped_unreadable:
             log.warning("%d unreadable file(s) skipped", len(self.skipped_unreadable))
         if self.skipped_gray:
             log.info("%d grayscale photo(s) skipped", len(self.skipped_gray))
         if not self.paths:
             raise ValueError(f"{source}: no usable color images found")
-
-    def _shrink(self, rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        factor = self.cache_side / min(h, w)
-        if factor >= 1:
-            return rgb
-        image = Image.fromarray(rgb).resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.BICUBIC)
-        return np.asarray(image)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random crops for a new epoch (call before iterating, as with DistributedSampler)."""
@@ -128,12 +112,11 @@ class ColorDataset(Dataset):
 
     def rgb(self, index: int) -> np.ndarray:
         """The (possibly downscaled) photo as (H, W, 3) uint8."""
-        cached = self._cache[index]
-        return cached if cached is not None else self._shrink(read_image(self.paths[index]))
+        return self._photos[index]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         """(L* (1, S, S), a*b* (2, S, S)), plus hints (3, S, S) if the dataset was made with hints."""
-        image = Image.fromarray(self.rgb(index))
+        image = Image.fromarray(np.asarray(self.rgb(index)))
         if self.train:
             rng = random.Random(item_seed(self.seed, self.epoch, index, CROP_STREAM))
             box = random_resized_crop_box(image.width, image.height, rng)

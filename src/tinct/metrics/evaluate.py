@@ -47,13 +47,15 @@ __all__ = [
 #: Name of the zero-chroma baseline.
 GRAY = "gray"
 #: Per-image metric keys, as returned by ``evaluate_pair``.
-METRICS = ("psnr", "ssim", "colorfulness", "colorfulness_truth", "ciede2000")
+METRICS = ("psnr", "ssim", "colorfulness", "colorfulness_truth", "ciede2000", "cast_a", "cast_b")
 _HEADERS = {
     "psnr": "PSNR (dB)",
     "ssim": "SSIM",
     "colorfulness": "colorfulness",
     "colorfulness_truth": "truth colorfulness",
     "ciede2000": "CIEDE2000",
+    "cast_a": "cast a*",
+    "cast_b": "cast b*",
 }
 _FORMATS = {
     "psnr": ".2f",
@@ -61,6 +63,8 @@ _FORMATS = {
     "colorfulness": ".1f",
     "colorfulness_truth": ".1f",
     "ciede2000": ".2f",
+    "cast_a": "+.2f",
+    "cast_b": "+.2f",
 }
 _BLOCK_PIXELS = 1 << 20
 _LABEL_HEIGHT = 22

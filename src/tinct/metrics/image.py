@@ -92,6 +92,32 @@ def mean_chroma(rgb) -> torch.Tensor:
     return rgb_to_lab(to_rgb_tensor(rgb))[..., 1:, :, :].norm(dim=-3).mean(dim=(-2, -1))
 
 
+#: Pixels whose true CIE chroma is below this (a*b* units) count as neutral for `neutral_cast`:
+#: white walls, gray pavement, black cloth, where any color a model adds is a cast.
+NEUTRAL_CHROMA = 5.0
+
+
+def neutral_cast(pred, target) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean a* and b* a colorization puts on the pixels that are neutral in the truth.
+
+    Why: a model unsure of a scene tends to paint the average color of its training photos over
+    it (a brown cast is +a*, +b*). Pixels whose true chroma is below `NEUTRAL_CHROMA` should stay
+    near a* = b* = 0, so their mean predicted a*, b* measures the cast directly.
+
+    Args:
+        pred, target: RGB images of the same shape (see module docstring).
+
+    Returns:
+        ((*,), (*,)): mean a* and mean b* of ``pred`` over those pixels, NaN where there are none.
+    """
+    p, t = rgb_pair(pred, target)
+    pred_ab = rgb_to_lab(p)[..., 1:, :, :]
+    neutral = (rgb_to_lab(t)[..., 1:, :, :].norm(dim=-3) < NEUTRAL_CHROMA).to(pred_ab.dtype)
+    count = neutral.sum(dim=(-2, -1))
+    means = (pred_ab * neutral.unsqueeze(-3)).sum(dim=(-2, -1)) / count.unsqueeze(-1)
+    return means[..., 0], means[..., 1]
+
+
 def evaluate_pair(pred_rgb, target_rgb) -> dict[str, float]:
     """All metrics for one colorized image against its ground truth.
 
@@ -101,8 +127,10 @@ def evaluate_pair(pred_rgb, target_rgb) -> dict[str, float]:
 
     Returns:
         ``{"psnr": dB (≤ 100), "ssim": [-1, 1], "colorfulness": M of pred,
-        "colorfulness_truth": M of target, "ciede2000": mean ΔE00}`` as Python floats. "ssim" is
-        NaN when the image is smaller than the 11-px SSIM window on either side.
+        "colorfulness_truth": M of target, "ciede2000": mean ΔE00, "cast_a", "cast_b": the mean
+        a*, b* put on truly neutral pixels (`neutral_cast`)}`` as Python floats. "ssim" is NaN
+        when the image is smaller than the 11-px SSIM window on either side, "cast_a" and
+        "cast_b" when the truth has no neutral pixel.
     """
     images = []
     for image in (pred_rgb, target_rgb):
@@ -119,4 +147,5 @@ def evaluate_pair(pred_rgb, target_rgb) -> dict[str, float]:
             "colorfulness": float(colorfulness(p)),
             "colorfulness_truth": float(colorfulness(t)),
             "ciede2000": float(mean_ciede2000(p, t)),
+            **dict(zip(("cast_a", "cast_b"), (float(v) for v in neutral_cast(p, t)), strict=True)),
         }

@@ -78,6 +78,27 @@ class ColorizationModel(nn.Module):
     #: Out-of-gamut colors lose chroma at constant L* (True), or are clipped per channel as a
     #: model's authors do (False, DDColor).
     keep_lightness: bool = True
+    #: The submodule holding a pretrained trunk (``freeze_encoder``; lr × ``encoder_lr_scale``), if any.
+    encoder_name: str | None = None
+    #: Name prefixes of the parameters that read user hints (lr × ``hint_lr_scale``).
+    hint_prefixes: tuple[str, ...] = ()
+
+    def parameter_group(self, name: str) -> str:
+        """The optimizer group of the parameter ``name`` (as `named_parameters` gives it):
+        "encoder" (the pretrained trunk), "hints" (layers reading user hints) or "rest"."""
+        if self.encoder_name and name.startswith(self.encoder_name + "."):
+            return "encoder"
+        return "hints" if self.hint_prefixes and name.startswith(self.hint_prefixes) else "rest"
+
+    def freeze_encoder(self, frozen: bool) -> None:
+        """Fix (or release) the pretrained trunk's parameters; a frozen trunk also stays in eval mode,
+        keeping its pretrained BatchNorm statistics while the rest learns. No-op without a trunk."""
+        if not self.encoder_name:
+            return
+        encoder = self.get_submodule(self.encoder_name)
+        encoder.requires_grad_(not frozen)
+        if frozen:
+            encoder.eval()
 
     @property
     def preferred_size(self) -> int:

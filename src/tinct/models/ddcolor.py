@@ -375,6 +375,7 @@ class DDColor(ColorizationModel):
     #: Lab → BGR), not mapped into the gamut at constant L*: the published look, within 1.5 levels
     #: (docs/ddcolor.md has the measurements of both).
     keep_lightness = False
+    encoder_name = "encoder"  # the ConvNeXt trunk
 
     def __init__(self, config: DDColorConfig) -> None:
         super().__init__()

@@ -110,6 +110,8 @@ def _zero_conv1x1(c_in: int, c_out: int) -> nn.Conv2d:
 class UNetColorizer(ColorizationModel):
     default_size = 256
     size_multiple = 32
+    encoder_name = "encoder"  # the ImageNet EfficientNet-Lite trunk
+    hint_prefixes = ("hint_stem.", "hint_adapters.")
 
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
@@ -154,9 +156,6 @@ class UNetColorizer(ColorizationModel):
         it is saved with the weights from then on."""
         self.config = dataclasses.replace(self.config, scene_chroma=True)  # validates the head
         self.scene_chroma = scene
-
-    def encoder_parameters(self) -> list[nn.Parameter]:
-        return list(self.encoder.parameters())
 
     def _encode(self, L: torch.Tensor, hints: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """(N, 1, H, W) L* → the skip features at strides 2..32 and the (N, 3, H, W) scaled hint

@@ -26,7 +26,11 @@ class TrainConfig:
     file_list: str | None = _opt(None, "text file with one training image path per line (instead of DATA)")
     extra_data: list[str] = _opt([], "another folder of training photos (repeatable)", metavar="DIR")
     val: str | None = _opt(None, "validation folder")
-    val_fraction: float = _opt(0.0, "hold out this fraction of DATA for validation (by sorted path, seeded)")
+    val_fraction: float = _opt(
+        0.0,
+        "hold out this fraction of every training folder (DATA and each --extra-data) for validation, "
+        "chosen by a hash of each file name (tinct.data.splits), added to --val",
+    )
     model: str = _opt("unet", "architecture (see `tinct models`)")
     #: Overrides of the model's config (TOML only; ``--head`` sets ``head``).
     model_args: dict[str, Any] = _opt({}, "overrides of the model's config")
@@ -34,6 +38,11 @@ class TrainConfig:
         None,
         "start from these .safetensors weights (fine-tuning); layers the file lacks (e.g. new hint "
         "adapters) keep their fresh init, any other mismatch is an error",
+    )
+    cache: str | None = _opt(
+        None,
+        "folder that keeps the decoded training photos (memory-mapped; built on first use and reused while "
+        "the photo list is unchanged); default: decode into memory at every start",
     )
     size: int | None = _opt(None, "training crop side in pixels (default: the model's default size)")
     degrade: float = _opt(0.0, "probability that a training crop's L* is degraded like an old print")
@@ -69,7 +78,7 @@ class TrainConfig:
         choices=("auto", "bf16", "fp16", "off"),
     )
     compile: bool = _opt(False, "torch.compile the model for training")
-    samples: int = _opt(4, "validation photos drawn into samples/epoch_NNN.png")
+    samples: int = _opt(4, "validation photos drawn into samples/epoch_NNN.png (0: no sample grids)")
     log_every: int = _opt(10, "progress-bar refresh, in steps")
 
     def __post_init__(self) -> None:
@@ -88,6 +97,8 @@ class TrainConfig:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if not 0 <= self.degrade <= 1:
             raise ValueError(f"degrade must be in [0, 1], got {self.degrade}")
+        if self.samples < 0:
+            raise ValueError(f"samples must be ≥ 0, got {self.samples}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
