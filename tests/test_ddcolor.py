@@ -220,7 +220,7 @@ def test_serve_with_the_published_file(checkpoint):
     settings = ServeSettings(model=str(checkpoint), size=64, backend="torch", workers=1)
     buf = io.BytesIO()
     Image.fromarray(synthetic_photo(1)).save(buf, format="PNG")
-    with TestClient(create_app(None, settings)) as client:
+    with TestClient(base_url="http://127.0.0.1:8000", app=create_app(None, settings)) as client:
         assert client.get("/api/health").json()["hints"] is True
         r = client.post(
             "/api/colorize",

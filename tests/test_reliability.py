@@ -208,7 +208,7 @@ def test_corpus_through_http_api(corpus, weights):
     folder, expected = corpus
     colorizer = Colorizer.load(weights, backend="torch", device="cpu", size=64)
     settings = ServeSettings(workers=1, queue=4, timeout=60)
-    with TestClient(app_module.create_app(colorizer, settings)) as client:
+    with TestClient(base_url="http://127.0.0.1:8000", app=app_module.create_app(colorizer, settings)) as client:
         for name, expect in expected.items():
             try:
                 data = (folder / name).read_bytes()

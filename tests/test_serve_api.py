@@ -51,7 +51,9 @@ def colorizer() -> Colorizer:
 
 @pytest.fixture(scope="module")
 def client(colorizer):
-    with TestClient(create_app(colorizer, ServeSettings(workers=1, queue=4, timeout=30))) as c:
+    with TestClient(
+        base_url="http://127.0.0.1:8000", app=create_app(colorizer, ServeSettings(workers=1, queue=4, timeout=30))
+    ) as c:
         yield c
 
 
@@ -137,7 +139,7 @@ class RecordingColorizer(Colorizer):
 def test_hints_reach_the_model(colorizer, photo):
     recorder = RecordingColorizer(colorizer.model)
     hints = [{"x": 10, "y": 5.5, "color": "#ff0000"}, {"x": 71, "y": 47, "color": "#00f"}]
-    with TestClient(create_app(recorder, ServeSettings(workers=1))) as c:
+    with TestClient(base_url="http://127.0.0.1:8000", app=create_app(recorder, ServeSettings(workers=1))) as c:
         assert post(c, photo, hints=json.dumps(hints), vividness="0.25").status_code == 200
         assert post(c, photo, hints="[]").status_code == 200
     assert recorder.calls[0] == ([(10.0, 5.5, (255, 0, 0)), (71.0, 47.0, (0, 0, 255))], 0.25)
@@ -179,7 +181,9 @@ def test_bad_hints_are_400(client, photo, hints, words):
 
 
 def test_hints_for_a_model_without_hints_are_400(photo):
-    with TestClient(create_app(tiny_colorizer(hints=False), ServeSettings(workers=1))) as c:
+    with TestClient(
+        base_url="http://127.0.0.1:8000", app=create_app(tiny_colorizer(hints=False), ServeSettings(workers=1))
+    ) as c:
         assert c.get("/api/health").json()["hints"] is False
         r = post(c, photo, hints='[{"x": 1, "y": 1, "color": "#ff0000"}]')
         assert r.status_code == 400 and "does not accept hints" in detail(r)
@@ -204,7 +208,7 @@ def test_upload_over_the_limit_is_413(colorizer, photo):
     slightly_over = png_bytes(noise[:400, :400])  # ~480 KB: refused by the endpoint
     far_over = png_bytes(noise)  # ~1.1 MB: refused by the middleware while the body streams in
     assert 300_000 < len(slightly_over) < 300_000 + 256 * 1024 < len(far_over)
-    with TestClient(create_app(colorizer, settings)) as c:
+    with TestClient(base_url="http://127.0.0.1:8000", app=create_app(colorizer, settings)) as c:
         for data in (slightly_over, far_over):
             r = post(c, data)
             assert r.status_code == 413 and "too large" in detail(r)
@@ -226,7 +230,7 @@ def test_streamed_upload_over_the_limit_is_413_without_content_length(colorizer)
             yield b"\x89PNG" + b"\x00" * (64 * 1024 - 4)
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    with TestClient(create_app(colorizer, settings)) as c:
+    with TestClient(base_url="http://127.0.0.1:8000", app=create_app(colorizer, settings)) as c:
         r = c.post(
             "/api/colorize", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
         )
@@ -292,7 +296,9 @@ def test_decompression_bomb_is_422_from_the_header(client, monkeypatch):
 
 
 def test_max_pixels_setting_is_422(colorizer, photo):
-    with TestClient(create_app(colorizer, ServeSettings(workers=1, max_pixels=1000))) as c:
+    with TestClient(
+        base_url="http://127.0.0.1:8000", app=create_app(colorizer, ServeSettings(workers=1, max_pixels=1000))
+    ) as c:
         r = post(c, photo)
         assert r.status_code == 422 and "megapixels" in detail(r)
 
@@ -336,7 +342,7 @@ def test_full_queue_is_503_with_retry_after(photo, colorizer):
     slow = SlowColorizer(colorizer.model)
     app = create_app(slow, ServeSettings(workers=1, queue=1, timeout=30, retry_after=3))
     pool = app.state.pool
-    with TestClient(app) as c:
+    with TestClient(base_url="http://127.0.0.1:8000", app=app) as c:
         results = []
         threads = [threading.Thread(target=lambda: results.append(post(c, photo))) for _ in range(2)]
         for t in threads:
@@ -361,7 +367,7 @@ def test_slow_colorization_is_504_and_the_pool_recovers(photo, colorizer, monkey
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     slow = SlowColorizer(colorizer.model)
     app = create_app(slow, ServeSettings(workers=1, queue=2, timeout=1.0))
-    with TestClient(app) as c:
+    with TestClient(base_url="http://127.0.0.1:8000", app=app) as c:
         r = post(c, photo)
         assert r.status_code == 504 and "longer than" in detail(r)
         slow.release.set()  # the abandoned colorization finishes in its thread
@@ -463,7 +469,7 @@ def test_loopback_detection_and_warning(monkeypatch, capsys):
     monkeypatch.setattr(
         app_module, "create_app", lambda settings: type("A", (), {"state": type("S", (), {"colorizer": "C"})})()
     )
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(kw))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: calls.update(host=self.config.host, port=self.config.port))
     from tinct.serve import run
 
     run(host="0.0.0.0", port=8123, workers=1, threads=1)

@@ -34,7 +34,7 @@ def clip(tmp_path_factory) -> bytes:
 
 
 def client_for(colorizer, **settings):
-    return TestClient(create_app(colorizer, ServeSettings(workers=1, **settings)))
+    return TestClient(base_url="http://127.0.0.1:8000", app=create_app(colorizer, ServeSettings(workers=1, **settings)))
 
 
 def upload(client, data: bytes, name: str = "film.mp4", **fields):

@@ -91,3 +91,37 @@ def read_frames(path: Path) -> list[np.ndarray]:
 
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+#: Every container ``tinct colorize`` accepts (``tinct.io.video.VIDEO_EXTENSIONS``), with a
+#: codec that container holds and that takes odd frame sizes (libx264 in 4:2:0 does not, so
+#: MP4/M4V/MOV carry MPEG-4 Part 2, as old clips and cameras do).
+CONTAINER_CODECS = {
+    ".mp4": ("mpeg4", "yuv420p"),
+    ".m4v": ("mpeg4", "yuv420p"),
+    ".mov": ("mjpeg", "yuvj420p"),
+    ".mkv": ("ffv1", "yuv420p"),
+    ".avi": ("mpeg4", "yuv420p"),
+    ".webm": ("libvpx-vp9", "yuv420p"),
+}
+
+#: Odd frame sizes as scans and old clips have them: odd width, odd height, both (the issue's).
+ODD_SIZES = ((65, 48), (64, 49), (321, 241))
+
+
+def container_corpus(folder: Path, frames: int = 40) -> dict[str, tuple[int, int]]:
+    """Silent clips in every accepted container, each at an even size and at each odd size;
+    returns ``{file name: (width, height)}``.
+
+    40 frames is long enough that the MP4 muxer writes its header (and may change its time base)
+    before the encoder has taken the last frame, which is what broke silent clips.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for suffix, (codec, pix_fmt) in CONTAINER_CODECS.items():
+        for width, height in ((64, 48), *ODD_SIZES):
+            name = f"{suffix[1:]}-{width}x{height}{suffix}"
+            count = frames if (width, height) == (64, 48) else 6
+            write_clip(folder / name, clip_frames(width, height, count), rate=10, codec=codec, pix_fmt=pix_fmt)
+            made[name] = (width, height)
+    return made

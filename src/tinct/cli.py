@@ -653,6 +653,14 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (repeatable; '*': any). Loopback names and "
+        "the --host address are always allowed; other names are refused against DNS rebinding",
+    )
     p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
     p.add_argument("--workers", type=int, help="colorizations run at once, in threads (default: 2 on 2+ cores)")
     p.add_argument("--queue", type=int, default=16, help="requests that may wait for a worker before 503 (default: 16)")
@@ -684,6 +692,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         backend=args.backend,
         onnx=args.onnx,
         log_level="warning" if args.quiet else "debug" if args.verbose else "info",
+        allowed_hosts=tuple(args.allow_host),
     )
     return 0
 

@@ -377,8 +377,12 @@ def _plan(
         if root.is_dir():
             root_real = root.resolve()
             nested_out = out_real != root_real and _is_inside(out_real, root_real)
-            files = list_images(root, extensions=IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
-            if not files:
+            unlisted: list[tuple[Path, str]] = []
+            files = list_images(root, extensions=IMAGE_EXTENSIONS | VIDEO_EXTENSIONS, unreadable=unlisted)
+            for folder, reason in unlisted:  # its files exist but are never done: a failure
+                line = f"{folder}: {reason}; its files were not colorized"
+                problems.append((folder, out_dir / folder.relative_to(root), line))
+            if not files and not unlisted:
                 problems.append((root, None, f"{root}: no images or videos found in this folder"))
             for src in files:
                 if nested_out and _is_inside(src.resolve(), out_real):
@@ -511,13 +515,14 @@ def colorize_paths(
                     "input": os.fsdecode(src),
                     "output": None if dst is None else os.fsdecode(dst),
                     "status": status,
-                    "error": error,
+                    "error": None if error is None else " ".join(error.split()),
                     "warning": warning,
                     "seconds": round(seconds, 4),
                 }
             )
 
     def fail(line: str) -> None:
+        line = " ".join(line.split())  # a newline in a file name must not make a second line
         report.failed.append(line)
         tqdm.write(line, file=sys.stderr)
 

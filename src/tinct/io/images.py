@@ -376,7 +376,12 @@ def is_grayscale(rgb: np.ndarray, threshold: float = 2.0, *, max_samples: int = 
     return float(np.percentile(spread, 99)) <= threshold
 
 
-def list_images(root: PathLike, recursive: bool = True, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[Path]:
+def list_images(
+    root: PathLike,
+    recursive: bool = True,
+    extensions: Iterable[str] = IMAGE_EXTENSIONS,
+    unreadable: list[tuple[Path, str]] | None = None,
+) -> list[Path]:
     """Image files under ``root``, sorted (by path components, so deterministic everywhere).
 
     A folder is walked (recursively by default); files whose lowercase suffix is in
@@ -385,7 +390,8 @@ def list_images(root: PathLike, recursive: bool = True, extensions: Iterable[str
     are skipped. Symlinked folders are followed, but each real folder is visited once, so symlink
     loops terminate. A file ``root`` is returned as ``[root]`` whatever its suffix (the caller
     asked for it explicitly; :func:`read_image` will say if it is not an image). Unreadable
-    sub-folders are skipped with a warning.
+    sub-folders are skipped with a warning, or, when ``unreadable`` is a list, appended to it as
+    ``(folder, "cannot list folder (<reason>)")`` for the caller to count as failures.
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
@@ -410,7 +416,10 @@ def list_images(root: PathLike, recursive: bool = True, extensions: Iterable[str
             with os.scandir(folder) as it:
                 entries = list(it)
         except OSError as exc:
-            warnings.warn(f"{folder}: skipped, cannot list folder ({exc.strerror or exc})", stacklevel=2)
+            if unreadable is not None:
+                unreadable.append((folder, _one_line(f"cannot list folder ({exc.strerror or exc})")))
+            else:
+                warnings.warn(f"{folder}: skipped, cannot list folder ({exc.strerror or exc})", stacklevel=2)
             continue
         for entry in entries:
             if entry.name.startswith("."):

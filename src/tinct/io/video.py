@@ -1,8 +1,10 @@
 """Read and write videos, streamed frame by frame, with PyAV (its wheels bundle FFmpeg).
 
 Reading (:class:`VideoReader`) yields decoded frames one at a time, so memory does not grow with
-the length of a clip. Writing (:class:`VideoWriter`) makes an H.264 (yuv420p) MP4 with the input's
-width, height, frame timestamps (so its frame rate and frame count) and rotation metadata, and
+the length of a clip; its limits (pixels per frame, frames) count what is decoded, not only what a
+header claims. Writing (:class:`VideoWriter`) makes an H.264 MP4 (yuv420p; yuv444p for an odd
+width or height) with the input's exact width, height, frame timestamps (so its frame rate and
+frame count) and rotation metadata, and
 copies the input's first audio stream packet by packet, unchanged. The file is written through
 :func:`tinct.io.images.atomic_open`: a hidden temporary file renamed at the end, so an interrupted
 run never leaves a partial file under the final name (and ``tinct colorize`` deletes such
@@ -24,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from tinct.io.images import ImageReadError, ImageWriteError, _check_file, _one_line, atomic_open
+from tinct.io.images import READ_MAX_PIXELS, ImageReadError, ImageWriteError, _check_file, _one_line, atomic_open
 
 __all__ = [
     "VIDEO_EXTENSIONS",
+    "VIDEO_MAX_PIXELS",
     "VideoInfo",
     "VideoReadError",
     "VideoReader",
@@ -40,6 +43,11 @@ PathLike = str | os.PathLike
 
 #: Lowercase suffixes treated as videos (by ``tinct colorize`` in folders and for single files).
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"})
+
+#: Largest width*height of a video frame :class:`VideoReader` decodes unless told otherwise: the
+#: photos' limit (a 256 MP frame would take about 4 GB as it goes through the pipeline). Read at
+#: call time, so the server's lower limit and tests can stand in for it.
+VIDEO_MAX_PIXELS = READ_MAX_PIXELS
 
 #: Audio codecs the MP4 muxer takes as they are; any other audio is re-encoded to AAC.
 _MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"})
@@ -96,13 +104,22 @@ class VideoReader:
     with ``frame`` an ``av.VideoFrame`` (convert with ``frame.to_ndarray(format="rgb24")``),
     never holding more than the decoder's few frames.
 
+    Args:
+        max_pixels: largest width*height of a frame, checked on the header and again on every
+            decoded frame (a stream may change size midway); default :data:`VIDEO_MAX_PIXELS`.
+        max_frames: most frames decoded; the frame after it raises (default: no limit). Raw
+            streams carry no frame count, so only counting decoded frames holds a limit.
+
     Raises:
-        VideoReadError: on opening (missing, empty, not a video, no video stream) and while
-            decoding (corrupt data; fewer frames than the container announced: truncated).
+        VideoReadError: on opening (missing, empty, not a video, no video stream, frames over
+            ``max_pixels``) and while decoding (corrupt data; fewer frames than the container
+            announced: truncated; a frame over ``max_pixels``; more than ``max_frames`` frames).
     """
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(self, path: PathLike, *, max_pixels: int | None = None, max_frames: int | None = None) -> None:
         self.path = Path(path)
+        self.max_pixels = VIDEO_MAX_PIXELS if max_pixels is None else max_pixels
+        self.max_frames = max_frames
         _check_file(self.path, VideoReadError, "a video file")
         av = import_av()
         self._av = av
@@ -121,6 +138,7 @@ class VideoReader:
             ctx = self.stream.codec_context
             if not ctx.width or not ctx.height:
                 raise VideoReadError(self.path, "video stream without a frame size (corrupt header?)")
+            self._check_pixels(ctx.width, ctx.height)
             self.stream.thread_type = "AUTO"
             rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
             audio = self.container.streams.audio
@@ -137,6 +155,14 @@ class VideoReader:
             self.container.close()
             raise
         self._first: Any = None
+
+    def _check_pixels(self, width: int, height: int) -> None:
+        if width * height > self.max_pixels:
+            raise VideoReadError(
+                self.path,
+                f"{width}x{height} frames are {width * height / 1e6:.1f} megapixels, more than "
+                f"{self.max_pixels / 1e6:.1f} megapixels allowed",
+            )
 
     def __enter__(self) -> VideoReader:
         return self
@@ -174,6 +200,9 @@ class VideoReader:
         count, last = 0, None
         for frame in frames:
             count += 1
+            if self.max_frames is not None and count > self.max_frames:
+                raise VideoReadError(self.path, f"more than {self.max_frames} frames, the limit")
+            self._check_pixels(frame.width, frame.height)
             last = frame.time if frame.time is not None else last
             yield frame
         if count == 0:
@@ -188,6 +217,64 @@ class VideoReader:
             end = last - start + 1 / float(self.info.rate or 25)
             if end < duration - max(1.0, 0.05 * duration):
                 raise VideoReadError(self.path, f"truncated: frames end at {end:.1f} s of {duration:.1f} s")
+
+
+class _FirstErrorOnly:
+    """The output file as FFmpeg sees it: the first failed operation (a write, or a seek that
+    flushes the buffer, failing with ENOSPC) is raised, later ones do nothing, as the file is
+    thrown away then. FFmpeg goes on writing (the trailer, the flush on close) before PyAV can
+    raise the first error, and PyAV prints each error it must set aside for another as a
+    "PyAV library exception being dropped" traceback."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self.failed = False
+        self._pos = 0  # where FFmpeg believes it is, once the file has failed
+
+    def _guard(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except OSError:
+            self.failed = True
+            raise
+
+    def write(self, data: Any) -> int:
+        if self.failed:
+            return len(data)
+        return self._guard(self._file.write, data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if self.failed:
+            self._pos = offset if whence == os.SEEK_SET else self._pos + offset
+            return self._pos
+        self._pos = self._guard(self._file.seek, offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos if self.failed else self._guard(self._file.tell)
+
+    def flush(self) -> None:
+        if not self.failed:
+            self._guard(self._file.flush)
+
+
+def _pixel_format(info: VideoInfo) -> str:
+    """yuv420p, which every player takes, for even sizes; yuv444p for an odd width or height.
+
+    H.264 4:2:0 codes whole 2x2 chroma blocks and crops the decoded picture in steps of 2, so an
+    odd size cannot come out of it exactly (libx264 refuses it); padding would change the size,
+    scaling the pixels. 4:4:4 (High 4:4:4 profile) takes any size and keeps each pixel's own
+    color, which is all a colorizer adds; FFmpeg-based players and Chromium play it.
+    """
+    return "yuv420p" if info.width % 2 == 0 and info.height % 2 == 0 else "yuv444p"
+
+
+def _write_reason(exc: BaseException) -> str:
+    """One line for a failed write: the OS's words for a file error (ENOSPC: "No space left on
+    device"), else FFmpeg's."""
+    if isinstance(exc, OSError) and exc.errno and exc.strerror:
+        return _one_line(f"cannot write ({exc.strerror})")
+    return _one_line(f"cannot write ({_av_reason(exc)})")
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -230,28 +317,45 @@ class VideoWriter:
             f = self._stack.enter_context(atomic_open(self.path, "wb", overwrite=overwrite))
         except FileExistsError:
             raise ImageWriteError(self.path, "already exists (overwrite disabled)") from None
+        self._file = _FirstErrorOnly(f)
         try:
-            self.container = av.open(f, "w", format="mp4")
-            self._stack.callback(self.container.close)
+            self.container = av.open(self._file, "w", format="mp4")
+            self._stack.callback(self._close_container)
             if description is not None:
                 self.container.metadata["comment"] = description
             stream = self.container.add_stream("libx264", rate=info.rate)
-            stream.width, stream.height, stream.pix_fmt = info.width, info.height, "yuv420p"
+            stream.width, stream.height, stream.pix_fmt = info.width, info.height, _pixel_format(info)
             stream.time_base = time_base
             stream.codec_context.time_base = time_base
             stream.options = {"preset": preset, "crf": str(crf), "movflags": "+faststart"}
             if info.rotation:
                 stream.set_display_rotation(info.rotation)
             self.stream = stream
+            # The frames' timestamps stay in the input's unit: the MP4 muxer picks its own time
+            # base for the stream when it writes its header (after the encoder's first packets),
+            # and frames stamped with that one were read as a clock jump backwards.
+            self.time_base = time_base
             self._audio_in = self._audio_out = self._encoder = None
             self._audio_packets: Iterator[Any] = iter(())
             self._pending: Any = None
             if audio_from is not None:
                 self._open_audio(audio_from)
-        except BaseException:
+        except BaseException as err:
             self._stack.__exit__(None, None, None)
+            if isinstance(err, (av.FFmpegError, OSError)):
+                raise ImageWriteError(self.path, _av_reason(err)) from None
             raise
         self._closed = False
+        self._failed = False
+
+    def _close_container(self) -> None:
+        """Close the container; after a failed write, ignoring what closing raises: the file is
+        thrown away, and the first error is the one reported."""
+        if self._failed:
+            with contextlib.suppress(Exception):
+                self.container.close()
+        else:
+            self.container.close()
 
     def _open_audio(self, src: PathLike) -> None:
         av = self._av
@@ -301,35 +405,62 @@ class VideoWriter:
             self.container.mux(packet)
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame shown at ``pts`` (in ``time_base`` units)."""
+        """Encode one (H, W, 3) uint8 RGB frame shown at ``pts`` (in ``time_base`` units).
+
+        Raises:
+            ImageWriteError: encoding or writing failed (e.g. a full disk), one line.
+        """
         frame = self._av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = pts
-        frame.time_base = self.stream.time_base
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
-        if pts is not None:
-            self._mux_audio_until(float(pts * self.stream.time_base))
+        frame.time_base = self.time_base
+        with self._write_errors():
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+            if pts is not None:
+                self._mux_audio_until(float(pts * self.time_base))
 
     def close(self) -> Path:
         """Flush the encoder, mux the remaining audio and move the file into place."""
         if not self._closed:
             self._closed = True
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
-            self._mux_audio_until(None)
             try:
-                self._stack.close()
+                with self._write_errors():
+                    for packet in self.stream.encode(None):
+                        self.container.mux(packet)
+                    self._mux_audio_until(None)
+            except BaseException:
+                self._failed = True
+                self._discard()
+                raise
+            try:
+                with self._write_errors():
+                    self._stack.close()
             except FileExistsError:
                 raise ImageWriteError(self.path, "already exists (overwrite disabled)") from None
         return self.path
 
+    @contextlib.contextmanager
+    def _write_errors(self) -> Iterator[None]:
+        """FFmpeg's and the file's errors as one ``ImageWriteError`` line naming the output."""
+        try:
+            yield
+        except (self._av.FFmpegError, OSError) as err:
+            if isinstance(err, FileExistsError):
+                raise
+            self._failed = True
+            raise ImageWriteError(self.path, _write_reason(err)) from None
+
     def abort(self) -> None:
         """Give up: nothing is left under ``path`` (nor a temporary file)."""
+        self._failed = True  # nothing more is to reach the file: no trailer, no retried write
         if not self._closed:
             self._closed = True
-            error = RuntimeError("aborted")
-            with contextlib.suppress(Exception):  # the temporary file is removed either way
-                self._stack.__exit__(RuntimeError, error, None)
+            self._discard()
+
+    def _discard(self) -> None:
+        error = RuntimeError("aborted")
+        with contextlib.suppress(Exception):  # the temporary file is removed either way
+            self._stack.__exit__(RuntimeError, error, None)
 
     def __enter__(self) -> VideoWriter:
         return self

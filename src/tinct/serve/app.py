@@ -11,9 +11,11 @@ Endpoints:
   GET  /docs, /redoc   OpenAPI docs (served offline when the ``fastapi-offline`` assets are installed)
 
 Every error is JSON ``{"detail": "<one line a person can read>"}`` with status 400 (bad
-parameters), 413 (upload too large), 415 (not an accepted image type, judged by content),
-422 (an image that cannot be used: too many pixels, corrupt, truncated), 503 (busy; with
-``Retry-After``) or 504 (took longer than the timeout).
+parameters), 403 (a Host or Origin other than this server's; see serve/guards.py), 408 (a body
+too slow), 413 (upload too large), 415 (not an accepted image type, judged by content), 422 (an
+image that cannot be used: too many pixels, corrupt, truncated), 503 (busy; with
+``Retry-After``) or 504 (took longer than the timeout); a bug is a JSON 500 naming only the
+exception's type. No response names a path on the server's disk.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import os
 import re
 import tempfile
 import time
+import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -43,6 +46,7 @@ from PIL import Image
 from tinct import __version__
 from tinct.inference import Colorizer, bundled_weights, parse_hints
 from tinct.io.images import ImageReadError, open_image_size, read_image
+from tinct.serve.guards import BodyTimeoutMiddleware, HostOriginMiddleware
 from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
 from tinct.serve.pool import PoolFull, PoolTimeout, WorkerPool
 from tinct.serve.settings import ServeSettings
@@ -121,6 +125,8 @@ def _parse_hints(value: str | None, limit: int) -> list[Any]:
         hints = json.loads(value)
     except json.JSONDecodeError as err:
         raise _error(400, f"hints must be JSON, a list of {{x, y, color}} objects ({err.msg})") from None
+    except RecursionError:  # [[[[...]]]]: the parser's stack, not a hint list
+        raise _error(400, "hints are nested too deeply: send a flat list of {x, y, color} objects") from None
     if not isinstance(hints, list):
         raise _error(400, 'hints must be a JSON list like [{"x": 10, "y": 20, "color": "#ff0000"}]')
     if len(hints) > limit:
@@ -224,6 +230,13 @@ def _colorize_file(
     return buffer.getvalue(), warning
 
 
+def _header_text(text: str) -> str:
+    """``text`` for an HTTP header, which holds Latin-1 only: non-ASCII characters (and ``%``)
+    percent-encoded as UTF-8, so ``decodeURIComponent`` / ``urllib.parse.unquote`` gives it back."""
+    printable = "".join(chr(c) for c in range(32, 127) if chr(c) != "%")
+    return urllib.parse.quote(" ".join(text.split()), safe=printable)
+
+
 def _model_name(colorizer: Colorizer) -> str:
     return colorizer.source.stem if colorizer.source is not None else colorizer.spec.name
 
@@ -319,11 +332,15 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
     app.state.colorizer = colorizer
     app.state.settings = settings
     app.state.pool = pool
+    app.state.video_jobs = video_jobs
+    # The last added runs first: Host/Origin, then the size limit, then the body's timing.
+    app.add_middleware(BodyTimeoutMiddleware, body_timeout=settings.body_timeout, idle_timeout=settings.idle_timeout)
     app.add_middleware(
         UploadLimitMiddleware,
         max_body_bytes=settings.max_upload_bytes + _FORM_OVERHEAD,
         message=_too_large(settings),
     )
+    app.add_middleware(HostOriginMiddleware, allowed_hosts=settings.allowed_hosts)
     if docs_assets:
         _add_docs(app, docs_assets)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -334,7 +351,15 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
             parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
-        return JSONResponse({"detail": "bad request: " + "; ".join(parts)}, status_code=400)
+        return JSONResponse({"detail": " ".join(("bad request: " + "; ".join(parts)).split())}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the client's fault: the log gets the traceback, the client one line without
+        # the message (it may name files on this machine).
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        detail = f"internal error ({type(exc).__name__}); the server's log has the details"
+        return JSONResponse({"detail": detail}, status_code=500)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -386,7 +411,8 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
                 "architecture": colorizer.spec.name,
                 "head": colorizer.spec.head,
                 "hints": colorizer.accepts_hints,
-                "source": str(colorizer.source) if colorizer.source else None,
+                # The file's name only: where the server keeps it is none of a client's business.
+                "source": colorizer.source.name if colorizer.source else None,
             },
             "bundled": [
                 {"name": w.name, "size_mb": round(w.size_mb, 2), "model": w.model, "head": w.head, "hints": w.hints}
@@ -470,7 +496,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
                 "X-Tinct-Seconds": f"{seconds:.3f}",
                 "X-Image-Width": str(width),
                 "X-Image-Height": str(height),
-                **({"X-Tinct-Warning": warning} if warning else {}),
+                **({"X-Tinct-Warning": _header_text(warning)} if warning else {}),
             },
         )
 

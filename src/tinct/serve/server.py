@@ -2,24 +2,72 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
+from collections.abc import Sequence
+from typing import Any
 
+from tinct.serve.guards import is_loopback
 from tinct.serve.settings import UPLOAD_MAX_PIXELS, ServeSettings, default_torch_threads, default_workers
 
-__all__ = ["is_loopback", "run"]
+__all__ = ["is_loopback", "run", "server_config"]
 
 _EXTRA_HINT = "tinct serve needs the 'serve' extra: pip install 'tinct[serve]'"
 
+#: Addresses that mean "every interface": not a name a client sends as its Host.
+_ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+
+def _header_timed_protocol(header_timeout: float) -> type:
+    """uvicorn's h11 protocol, closing a connection whose request line and headers have not all
+    arrived ``header_timeout`` seconds after it opened (or after its previous response).
+
+    uvicorn times only the wait between two requests (``timeout_keep_alive``) and cancels that
+    timer on the first byte, so a client sending a byte now and then held a connection forever.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimedH11Protocol(H11Protocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._waiting_after: Any = None  # the finished cycle (None: none yet) headers follow
+            self._header_timer = self.loop.call_later(header_timeout, self._headers_too_slow)
+
+        def _headers_too_slow(self) -> None:
+            if self.cycle is self._waiting_after and not self.transport.is_closing():
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is not self._waiting_after:  # the headers are in: a request started
+                self._header_timer.cancel()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()  # may start a pipelined request at once
+            if self.cycle is None or self.cycle.response_complete:
+                self._header_timer.cancel()
+                self._waiting_after = self.cycle
+                self._header_timer = self.loop.call_later(header_timeout, self._headers_too_slow)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._header_timer.cancel()
+            super().connection_lost(exc)
+
+    return HeaderTimedH11Protocol
+
+
+def server_config(app: Any, settings: ServeSettings, host: str, port: int, log_level: str = "info") -> Any:
+    """The ``uvicorn.Config`` of ``tinct serve``: h11 with a header deadline of
+    ``settings.idle_timeout`` seconds, 5 s between keep-alive requests."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=5,
+        http=_header_timed_protocol(settings.idle_timeout),
+    )
 
 
 def run(
@@ -37,6 +85,7 @@ def run(
     backend: str = "auto",
     onnx: str | None = None,
     log_level: str = "info",
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Serve the page and the API until interrupted.
 
@@ -51,6 +100,8 @@ def run(
         timeout: seconds per colorization, queueing included (→ 504).
         threads: torch threads per colorization; default: cores / workers.
         backend, onnx: where the model runs, as for ``tinct colorize`` (see ``Colorizer.load``).
+        allowed_hosts: names the ``Host`` header may carry besides loopback ones (``"*"``: any);
+            a non-loopback ``host`` bound on purpose is allowed too.
     """
     try:
         import uvicorn
@@ -63,6 +114,9 @@ def run(
     if not max_upload_mb > 0:
         raise ValueError(f"--max-upload-mb must be positive, got {max_upload_mb}")
     workers = default_workers() if workers is None else workers
+    allowed = list(dict.fromkeys(allowed_hosts))
+    if not is_loopback(host) and host not in _ANY_ADDRESS:
+        allowed.append(host.strip("[]").lower())
     settings = ServeSettings(
         model=model,
         device=device,
@@ -75,11 +129,14 @@ def run(
         max_pixels=max_pixels,
         timeout=timeout,
         torch_threads=threads if threads is not None else default_torch_threads(workers),
+        allowed_hosts=tuple(dict.fromkeys(allowed)),
     )
     if not is_loopback(host):
         print(
             f"warning: binding {host}: anyone who can reach this machine on port {port} can use the "
-            "server (it has no authentication). Use the default --host 127.0.0.1 to keep it local.",
+            "server (it has no authentication). Use the default --host 127.0.0.1 to keep it local. "
+            f"Host names it answers to: loopback ones, {', '.join(settings.allowed_hosts) or 'no other'} "
+            "(add more with --allow-host).",
             file=sys.stderr,
         )
     app = create_app(settings=settings)  # loads the model now: fail before binding the port
@@ -89,4 +146,4 @@ def run(
         f"{settings.torch_threads} thread(s); http://{shown}:{port}/ (API docs at /docs)",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5)
+    uvicorn.Server(server_config(app, settings, host, port, log_level)).run()

@@ -56,6 +56,16 @@ class ServeSettings:
         max_video_frames: most frames of an uploaded video (``/api/video``); more → 422. Videos
             run as jobs, one at a time; ``queue`` of them may wait.
         video_ttl: seconds a finished video job (and its file) is kept for download.
+        video_keep_jobs: most video jobs remembered (with their files); past it, the oldest
+            finished ones are forgotten first.
+        video_keep_bytes: most bytes the video jobs' files may take on disk (uploads and
+            results); past it, the oldest finished jobs are forgotten first.
+        allowed_hosts: names (or addresses) the ``Host`` header may carry besides loopback ones
+            (localhost, 127.0.0.0/8, ::1); ``"*"`` allows any. Other hosts get 403, which stops
+            DNS rebinding: a web page cannot reach the server under its own domain name.
+        body_timeout: seconds a request's whole body may take to arrive; longer → 408.
+        idle_timeout: seconds a request may send nothing, while its headers or its body are
+            still coming; longer → the connection is closed (408 once the headers are in).
     """
 
     model: str = "default"
@@ -73,6 +83,11 @@ class ServeSettings:
     max_hints: int = 256
     max_video_frames: int = 1500
     video_ttl: float = 3600.0
+    video_keep_jobs: int = 32
+    video_keep_bytes: int = 1 << 30
+    allowed_hosts: tuple[str, ...] = ()
+    body_timeout: float = 120.0
+    idle_timeout: float = 15.0
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: object, minimum: int = 1) -> None:
@@ -86,12 +101,19 @@ class ServeSettings:
         positive_int("retry_after", self.retry_after)
         positive_int("max_hints", self.max_hints, minimum=0)
         positive_int("max_video_frames", self.max_video_frames)
+        positive_int("video_keep_jobs", self.video_keep_jobs)
+        positive_int("video_keep_bytes", self.video_keep_bytes)
+        if isinstance(self.allowed_hosts, str) or not all(isinstance(h, str) and h for h in self.allowed_hosts):
+            raise ValueError(f"allowed_hosts must be a tuple of host names, got {self.allowed_hosts!r}")
+        object.__setattr__(self, "allowed_hosts", tuple(h.strip().lower() for h in self.allowed_hosts))
         if self.size is not None:
             positive_int("size", self.size)
         if self.torch_threads is not None:
             positive_int("torch_threads", self.torch_threads)
-        if not (isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout) and self.timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        for name in ("timeout", "body_timeout", "idle_timeout"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
     @property
     def capacity(self) -> int:

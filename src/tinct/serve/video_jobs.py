@@ -8,9 +8,13 @@ A video takes seconds to minutes, longer than an HTTP request should wait, so it
   GET  /api/video/{id}/result    the colorized MP4 (409 while not done, 422 if it failed)
 
 The limits are the images' where they apply (upload bytes, pixels per frame, hints) plus
-``ServeSettings.max_video_frames``; jobs run one at a time (``tinct.video`` already keeps both
-cores busy), at most ``ServeSettings.queue`` wait, and finished jobs and their files are
-forgotten after ``ServeSettings.video_ttl`` seconds. Errors are the images' JSON ``{"detail"}``:
+``ServeSettings.max_video_frames``. Frames are counted, never taken from a header (raw H.264
+states no count): the upload's packets are counted before it is accepted, and the job's decoder
+stops past the limit and past ``max_pixels`` per decoded frame. Jobs run one at a time
+(``tinct.video`` already keeps both cores busy), at most ``ServeSettings.queue`` wait, and
+finished jobs and their files are forgotten after ``ServeSettings.video_ttl`` seconds, or
+sooner, oldest finished first, to keep at most ``video_keep_jobs`` jobs and
+``video_keep_bytes`` bytes of files. Errors are the images' JSON ``{"detail"}``:
 415 (not a video, judged by opening it), 422 (too many pixels or frames; a video that fails
 while decoding ends its job as ``failed`` with one line), 404 (no such job), 503 (queue full).
 """
@@ -69,6 +73,27 @@ class VideoJob:
         }
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _count_frames(reader: Any) -> int:
+    """The video stream's packets, counted by demuxing (no decoding, and a header's count is not
+    trusted; the upload limit bounds the work). A stream damaged midway counts what came before."""
+    from tinct.io.video import import_av
+
+    count = 0
+    try:
+        for packet in reader.container.demux(reader.stream):
+            count += 1 if packet.size else 0
+    except import_av().FFmpegError:  # decoding will say what is wrong, in the job's error
+        pass
+    return count
+
+
 class JobError(Exception):
     """A request the jobs refuse: ``status`` is the HTTP status, ``str`` the one-line reason."""
 
@@ -101,10 +126,30 @@ class VideoJobs:
             old = [j for j in self.jobs.values() if j.finished is not None and now - j.finished > ttl]
             for job in old:
                 del self.jobs[job.id]
-        for job in old:
+        self._forget(old)
+
+    def _forget(self, jobs: list[VideoJob]) -> None:
+        for job in jobs:
             for path in (job.source, job.result):
                 with contextlib.suppress(OSError):
                     path.unlink()
+
+    def _trim(self, adding: int = 0) -> None:
+        """Forget the oldest finished jobs until ``adding`` more jobs fit in ``video_keep_jobs``
+        and the files in the folder (uploads staged for them included) in ``video_keep_bytes``."""
+        with self.lock:
+            finished = sorted((j for j in self.jobs.values() if j.finished is not None), key=lambda j: j.finished)
+            count = len(self.jobs) + adding
+            total = sum(_size(p) for p in self.folder.iterdir())
+            dropped = []
+            for job in finished:
+                if count <= self.settings.video_keep_jobs and total <= self.settings.video_keep_bytes:
+                    break
+                del self.jobs[job.id]
+                dropped.append(job)
+                count -= 1
+                total -= _size(job.source) + _size(job.result)
+        self._forget(dropped)
 
     def stage(self, source: BinaryIO, name: str, suffix: str) -> tuple[Path, Any]:
         """Copy an upload into the jobs' folder and open its header; ``(path, VideoInfo)``.
@@ -132,9 +177,10 @@ class VideoJobs:
             try:
                 with VideoReader(path) as reader:
                     info = reader.info
-                    duration = reader.container.duration
+                    frames = _count_frames(reader)
             except VideoReadError as err:
-                status = 422 if "truncated" in err.reason and "not a video" not in err.reason else 415
+                usable = ("truncated" in err.reason or "megapixels" in err.reason) and "not a video" not in err.reason
+                status = 422 if usable else 415
                 raise JobError(status, f"{name}: {err.reason}") from None
             if info.width * info.height > settings.max_pixels:
                 raise JobError(
@@ -142,12 +188,11 @@ class VideoJobs:
                     f"{name}: {info.width}x{info.height} frames are {info.width * info.height / 1e6:.1f} megapixels, "
                     f"more than this server accepts ({settings.max_pixels / 1e6:.1f} megapixels)",
                 )
-            frames = info.frames or (round(duration / 1e6 * float(info.rate)) if duration else None)
-            if frames is not None and frames > settings.max_video_frames:
+            if frames > settings.max_video_frames:
                 raise JobError(
                     422, f"{name}: {frames} frames, more than this server accepts ({settings.max_video_frames})"
                 )
-            return path, info
+            return path, dataclasses.replace(info, frames=info.frames or frames)  # a total for progress
         except BaseException:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -156,6 +201,7 @@ class VideoJobs:
     def submit(self, path: Path, info: Any, name: str, hints: list[Any], vividness: float | None) -> VideoJob:
         """Queue a staged upload. Raises ``JobError(503)`` when the queue is full."""
         self._expire()
+        self._trim(adding=1)
         with self.lock:
             waiting = sum(1 for j in self.jobs.values() if j.status in ("queued", "running"))
             if waiting >= self.settings.queue + 1:
@@ -206,14 +252,19 @@ class VideoJobs:
                 vividness=vividness,
                 progress=progress,
                 overwrite=True,
+                max_pixels=self.settings.max_pixels,
+                max_frames=self.settings.max_video_frames,
             )
             job.total = job.done
             job.status = "done"
         except Exception as err:  # one line for the client; the job ends, the server goes on
             reason = getattr(err, "reason", None) or str(err) or type(err).__name__
+            reason = reason.replace(str(job.source), job.name).replace(str(job.result), job.name)
+            reason = reason.replace(str(self.folder), "")  # no server path reaches a client
             job.error = " ".join(f"{job.name}: {reason}".split())
             job.status = "failed"
         finally:
             job.finished = time.monotonic()
             with contextlib.suppress(OSError):
                 os.unlink(job.source)
+            self._trim()

@@ -137,6 +137,8 @@ def colorize_video(
     progress: Callable[[int, int | None], None] | None = None,
     crf: int = 18,
     preset: str = "veryfast",
+    max_pixels: int | None = None,
+    max_frames: int | None = None,
     description: str | None = None,
     compare: str | os.PathLike | None = None,
 ) -> VideoReport:
@@ -156,12 +158,15 @@ def colorize_video(
             strength=0)`` is frame-by-frame colorization.
         progress: called as ``progress(frames_done, frames_total_or_None)`` after each frame.
         crf, preset: libx264 quality and speed (see ``tinct.io.video.VideoWriter``).
+        max_pixels: largest width*height of a frame (header and every decoded frame); default
+            ``tinct.io.video.VIDEO_MAX_PIXELS``, the photos' limit.
+        max_frames: most frames to decode (counted as they are decoded); default no limit.
         description: stored in the MP4's ``comment`` tag (see ``tinct.inference.provenance``).
         compare: also write a side-by-side MP4 here (twice the width: the gray frames the model
             saw left, the colorization right; same timestamps and audio), replacing any file.
 
     Raises:
-        VideoReadError: the input is not a readable video (one line naming it).
+        VideoReadError: the input is not a readable video, or passes a limit (one line naming it).
         ImageWriteError: the output exists (without ``overwrite``) or cannot be written.
         ValueError: bad hints or vividness.
     """
@@ -177,7 +182,10 @@ def colorize_video(
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
     stabilizer = ChromaStabilizer(config)
-    with _torch_threads_for_a_stage(colorizer), VideoReader(src) as reader:
+    with (
+        _torch_threads_for_a_stage(colorizer),
+        VideoReader(src, max_pixels=max_pixels, max_frames=max_frames) as reader,
+    ):
         info = dataclasses.replace(reader.info, rotation=reader.first_rotation())
         hint_map = None
         if hints:
