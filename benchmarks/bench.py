@@ -608,9 +608,9 @@ def main(argv: list[str] | None = None) -> int:
 
     video_threads = (
         "Video on torch and ONNX Runtime: a 72-frame clip as whole `tinct colorize` processes",
-        "Seconds of `python -m tinct colorize clip_72.mp4 -o out.mp4` (768x576, 25 fps, the video clip "
-        "below; model load included; ONNX Runtime after one warm-up run that exports the model into the "
-        "cache) and frames per second.",
+        "Seconds of `python -m tinct colorize clip_72.mp4 -o out.mp4` as a whole process (768x576, 25 fps, "
+        "made like the video section's clips; model load included; ONNX Runtime after one warm-up run that "
+        "exports the model into the cache) and frames per second. One run each with --quick.",
         ["run", "frames", "seconds", "frames/s"],
     )
     if args.video_threads_only:
