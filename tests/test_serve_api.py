@@ -418,9 +418,20 @@ def test_page_and_static_files_use_no_cdn(client):
     for name in ("app.js", "style.css", "favicon.svg"):
         assert client.get(f"/static/{name}").status_code == 200
     for path in STATIC_DIR.iterdir():
+        if not path.is_file():  # examples/: photos, checked in test_examples_are_served
+            continue
         text = path.read_text(encoding="utf-8")
         text = text.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert not re.search(r"https?://|//cdn|@import", text), f"{path.name} refers to another host"
+
+
+def test_examples_are_served(client):
+    examples = client.get("/api/examples").json()["examples"]
+    assert len(examples) >= 1
+    for example in examples:
+        r = client.get(f"/{example['url']}")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(r.content)).mode == "L"  # gray, as a user's old photo would be
 
 
 def test_openapi_and_docs(client):

@@ -259,6 +259,8 @@ def test_colorize_siggraph17_pth_with_hints(tmp_path, monkeypatch, capsys, model
 def test_weights_errors_are_one_line(tmp_path, capsys):
     torch.save({"model1.0.weight": torch.zeros(3, 3)}, tmp_path / "bad.pth")
     torch.save({"model": 1, "note": "x"}, tmp_path / "odd.pth")
+    # A photo that needs colorizing: the model is loaded only then (a rerun with nothing to do loads none).
+    Image.fromarray(synthetic_photo(0, 40, 32)).save(tmp_path / "in.png")
     args = ["colorize", str(tmp_path / "in.png"), "-o", str(tmp_path / "o"), "--device", "cpu"]
     cases = [
         (["--model", "eccv16", "--weights", str(tmp_path / "bad.pth")], "shape mismatch"),

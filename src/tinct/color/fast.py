@@ -11,6 +11,10 @@ conversion's result never depends on a tensor's size or ``requires_grad``.
 Rows of an image are cut into a few ranges per thread and converted on
 ``tinct.threads.get_num_threads()`` threads (the kernels release the GIL). numba is imported on
 first use, and compiling takes ~5 s once, then the kernels load from numba's disk cache.
+
+numba comes with the ``train`` and ``eval`` extras, not with tinct's core: inference never calls
+this module (its 8-bit conversions are :mod:`tinct.color.rgb8`, compiled C); its callers are
+training, evaluation and the benchmarks. Without numba, the first call says which extra to install.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ __all__ = ["lab_to_rgb", "rgb_to_lab", "rgb_to_lightness"]
 def kernels() -> ModuleType:
     """The module of numba kernels, imported on first use (``tinct --help`` and the torch-only
     paths need not pay numba's import)."""
-    from tinct.color import _kernels
+    try:
+        from tinct.color import _kernels
+    except ModuleNotFoundError as err:
+        if err.name != "numba":
+            raise
+        raise ModuleNotFoundError(
+            "tinct.color.fast needs numba, which comes with tinct's train and eval extras: pip install 'tinct[eval]'",
+            name="numba",
+        ) from None
 
     return _kernels
 

@@ -34,7 +34,7 @@ from tinct.inference.hint_specs import parse_hints
 from tinct.inference.hints import propagate_hints, rasterize_hints
 from tinct.inference.lookup import DEFAULT_NAME, resolve_weights
 from tinct.inference.spec import ModelSpec
-from tinct.io.images import read_image
+from tinct.io.images import _to_rgb_array, read_image
 from tinct.vividness import check_vividness
 
 if TYPE_CHECKING:
@@ -95,7 +95,9 @@ def _as_pixels(image: Any) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         return read_image(image, keep_gray=True)
     if isinstance(image, Image.Image):
-        return np.asarray(image if image.mode == "L" else image.convert("RGB"))
+        # The decoder's conversions (16-bit, float, CMYK with its profile, alpha over white),
+        # so that a PIL image gives what the same image read from its file gives.
+        return np.asarray(image) if image.mode == "L" else _to_rgb_array(image)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image (0..255), got dtype {arr.dtype}")
@@ -353,26 +355,34 @@ class Colorizer:
         image: np.ndarray | str | os.PathLike | Image.Image,
         hints: Sequence[Any] | None = None,
         vividness: float | None = None,
-    ) -> np.ndarray:
-        """Colorize one image at its full resolution.
+    ) -> np.ndarray | Image.Image:
+        """Colorize one image at its full resolution; what comes back is what was given.
 
         Args:
             image: (H, W, 3) uint8 sRGB (only its L* is used; existing color is discarded),
-                (H, W) uint8 gray, a PIL image, or an image file path (read with
-                ``tinct.io.read_image``).
+                (H, W) uint8 gray, a PIL image of any mode, or an image file path (read with
+                ``tinct.io.read_image``: EXIF rotation applied).
             hints: user color hints (models with ``config.hints`` only): ``(x, y, (r, g, b))``
                 tuples or ``{"x": .., "y": .., "color": "#rrggbb"}`` dicts, x/y in input pixels.
             vividness: saturation in [0, 1] for this call; default the colorizer's.
 
         Returns:
-            (H, W, 3) uint8 sRGB with the input's exact size and L* (up to uint8 rounding).
+            For an array or a path: (H, W, 3) uint8 sRGB with the input's exact size and L* (up
+            to uint8 rounding). For a PIL image: a PIL image of that size, mode ``"RGB"``, or
+            ``"RGBA"`` carrying the input's alpha when it had one.
 
         Raises:
             ValueError: bad array, bad hints, hints for a model without a hint input, bad
                 vividness. ``ImageReadError`` for an unreadable path.
         """
         self.check_request(hints, vividness)
-        return self._colorize_lightness(image_lightness(_as_pixels(image)), hints, vividness)
+        rgb = self._colorize_lightness(image_lightness(_as_pixels(image)), hints, vividness)
+        if not isinstance(image, Image.Image):
+            return rgb
+        out = Image.fromarray(rgb)
+        if "A" in image.getbands() or image.info.get("transparency") is not None:
+            out.putalpha(image.convert("RGBA").getchannel("A"))
+        return out
 
     def colorize_lightness(
         self, L: np.ndarray, hints: Sequence[Any] | None = None, vividness: float | None = None

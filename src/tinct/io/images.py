@@ -644,6 +644,7 @@ def write_image(
     protect: Iterable[PathLike] = (),
     quality: int = DEFAULT_QUALITY,
     overwrite: bool = True,
+    description: str | None = None,
 ) -> Path:
     """Encode an ``(H, W, 3)`` uint8 RGB array to ``path``, atomically.
 
@@ -657,6 +658,9 @@ def write_image(
             links). Only checked when ``path`` already exists, so it costs nothing for new files.
         quality: 1..100, for JPEG and WebP.
         overwrite: if False, refuse to replace an existing file.
+        description: text stored in the file's header (PNG: a ``tEXt`` chunk named ``tinct``;
+            JPEG, WebP, TIFF: EXIF ImageDescription), e.g. the settings an output was made with
+            (``tinct.inference.provenance``).
 
     Returns:
         ``Path(path)``.
@@ -681,6 +685,16 @@ def write_image(
             if _same_file(path, other):
                 raise ImageWriteError(path, f"refusing to overwrite input file {_display(other)}")
 
+    if description is not None:  # the provenance record (tinct.inference.provenance)
+        if output_encoding(path.suffix).pil_format == "PNG":
+            from PIL.PngImagePlugin import PngInfo
+
+            options["pnginfo"] = info = PngInfo()
+            info.add_text("tinct", description)
+        else:
+            exif = Image.Exif()
+            exif[270] = description  # ImageDescription
+            options["exif"] = exif
     image = Image.fromarray(np.ascontiguousarray(arr))
     try:
         with atomic_open(path, "wb", overwrite=overwrite) as f:

@@ -5,6 +5,7 @@ Endpoints:
   POST /api/colorize   multipart ``file`` (+ ``vividness``, ``hints``, ``format``) → image bytes
   GET  /api/health     status, model, hint support, queue depth, limits
   GET  /api/models     the loaded model, bundled weights and architectures
+  GET  /api/examples   example photos for the page (static/examples)
   POST /api/video      multipart ``file`` (+ ``vividness``, ``hints``) → 202 and a video job id;
   GET  /api/video/{id} its progress; GET /api/video/{id}/result the MP4 (see serve/video_jobs.py)
   GET  /docs, /redoc   OpenAPI docs (served offline when the ``fastapi-offline`` assets are installed)
@@ -383,6 +384,13 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
             "formats": list(FORMATS),
             "max_video_frames": settings.max_video_frames,
         }
+
+    @app.get("/api/examples")
+    async def examples() -> dict[str, Any]:
+        """Gray example photos the page offers to try (shipped in static/examples)."""
+        folder = STATIC_DIR / "examples"
+        names = sorted(p.name for p in folder.glob("*.jpg")) if folder.is_dir() else []
+        return {"examples": [{"name": name, "url": f"static/examples/{name}"} for name in names]}
 
     @app.get("/api/models")
     async def models() -> dict[str, Any]:
