@@ -35,6 +35,7 @@ from typing import Any
 from tqdm import tqdm
 
 from tinct.inference.colorizer import Colorizer
+from tinct.inference.reference import Reference, load_references
 from tinct.io.images import (
     IMAGE_EXTENSIONS,
     WRITE_FORMATS,
@@ -387,6 +388,7 @@ def colorize_paths(
     log: str | os.PathLike | None = None,
     hints: Sequence[Any] | None = None,
     vividness: float | None = None,
+    reference: Any = None,
 ) -> BatchReport:
     """Colorize files and folders into ``out_dir``.
 
@@ -410,6 +412,8 @@ def colorize_paths(
         hints: color hints given to every image (see ``Colorizer.colorize``; positions in input
             pixels): an image a hint falls outside of fails, the rest go on.
         vividness: saturation in [0, 1] for every image; default the colorizer's.
+        reference: color photos for every image and video (see ``Colorizer.colorize``),
+            prepared once here.
 
     Returns:
         A :class:`BatchReport` of this shard. Every failure is also printed to stderr as one
@@ -417,7 +421,8 @@ def colorize_paths(
         the batch goes on.
 
     Raises:
-        ValueError: unknown ``fmt``, bad ``vividness``, or ``hints`` for a model that takes none.
+        ValueError: unknown ``fmt``, bad ``vividness``, ``hints`` for a model that takes none, or
+            a gray or unreadable reference.
     """
     if fmt is not None:
         _suffix(Path("x"), fmt)  # fail before doing anything
@@ -426,6 +431,7 @@ def colorize_paths(
     hints = list(hints) if hints else None
     if hints and not colorizer.accepts_hints:
         raise ValueError(f"hints were given but the model {colorizer.spec.name!r} takes no hints")
+    references = None if reference is None else load_references(reference)
     shard = shard or Shard()
     out_dir = Path(out_dir)
     report = BatchReport()
@@ -480,7 +486,7 @@ def colorize_paths(
                 report.done += 1
             record(item.src, item.dst, status, time.perf_counter() - item.start, error, "; ".join(item.notes) or None)
 
-        with _Pipeline(colorizer, overwrite, hints, vividness) as pipeline:
+        with _Pipeline(colorizer, overwrite, hints, vividness, references) as pipeline:
             for src, dst in bar:
                 if is_video_path(src):
                     # A video keeps both cores busy by itself (tinct.video.colorize): the photos
@@ -489,7 +495,9 @@ def colorize_paths(
                         finish(item)
                     video = _InFlight(src, dst, time.perf_counter(), [], concurrent.futures.Future())
                     video.outcome.set_result(
-                        _colorize_video(src, dst, colorizer, overwrite, input_keys, hints, vividness, progress)
+                        _colorize_video(
+                            src, dst, colorizer, overwrite, input_keys, hints, vividness, references, progress
+                        )
                     )
                     finish(video)
                     continue
@@ -531,8 +539,16 @@ class _Pipeline:
 
     DEPTH = 3
 
-    def __init__(self, colorizer: Colorizer, overwrite: bool, hints: list[Any] | None, vividness: float | None):
+    def __init__(
+        self,
+        colorizer: Colorizer,
+        overwrite: bool,
+        hints: list[Any] | None,
+        vividness: float | None,
+        references: tuple[Reference, ...] | None = None,
+    ):
         self.colorizer, self.overwrite, self.hints, self.vividness = colorizer, overwrite, hints, vividness
+        self.references = references
         self.model_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-colorize")
         self.write_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-write")
         self.flight: collections.deque[_InFlight] = collections.deque()
@@ -555,7 +571,7 @@ class _Pipeline:
             item.outcome.set_result(done)
         else:
             colorized = self.model_stage.submit(
-                self.colorizer.colorize, done, hints=self.hints, vividness=self.vividness
+                self.colorizer.colorize, done, hints=self.hints, vividness=self.vividness, reference=self.references
             )
             item.outcome = self.write_stage.submit(_write_one, src, dst, colorized, self.overwrite)
         self.flight.append(item)
@@ -621,6 +637,7 @@ def _colorize_video(
     input_keys: set,
     hints: list[Any] | None,
     vividness: float | None,
+    references: tuple[Reference, ...] | None,
     progress: bool,
 ) -> tuple[str, str | None]:
     """A video's whole way (read, colorize, write atomically) as ``(status, error)``, like
@@ -639,7 +656,16 @@ def _colorize_video(
         bar.update(done - bar.n)
 
     try:
-        colorize_video(colorizer, src, dst, hints=hints, vividness=vividness, overwrite=overwrite, progress=step)
+        colorize_video(
+            colorizer,
+            src,
+            dst,
+            hints=hints,
+            vividness=vividness,
+            reference=references,
+            overwrite=overwrite,
+            progress=step,
+        )
         return "ok", None
     except ImageWriteError as err:
         if not overwrite and os.path.lexists(dst):

@@ -33,6 +33,7 @@ from PIL import Image
 from tinct.color.rgb8 import lightness_chroma_to_rgb_uint8, uint8_lightness
 from tinct.inference.hint_specs import parse_hints
 from tinct.inference.hints import propagate_hints, rasterize_hints
+from tinct.inference.reference import Reference, apply_reference, load_references, match_best
 from tinct.inference.spec import ModelSpec
 from tinct.io.images import read_image
 from tinct.vividness import check_vividness
@@ -454,6 +455,7 @@ class Colorizer:
         image: np.ndarray | str | os.PathLike | Image.Image,
         hints: Sequence[Any] | None = None,
         vividness: float | None = None,
+        reference: Any = None,
     ) -> np.ndarray:
         """Colorize one image at its full resolution.
 
@@ -464,22 +466,32 @@ class Colorizer:
             hints: user color hints (models with ``config.hints`` only): ``(x, y, (r, g, b))``
                 tuples or ``{"x": .., "y": .., "color": "#rrggbb"}`` dicts, x/y in input pixels.
             vividness: saturation in [0, 1] for this call; default the colorizer's.
+            reference: a color photo of the same things (path, PIL image, (H, W, 3) uint8 array,
+                or a ``tinct.inference.reference.Reference`` prepared once for many calls), or a
+                list of them (the best-matching one is used): its colors are carried over where
+                the two images match (see that module).
 
         Returns:
             (H, W, 3) uint8 sRGB with the input's exact size and L* (up to uint8 rounding).
 
         Raises:
             ValueError: bad array, bad hints, hints for a model without a hint input, bad
-                vividness. ``ImageReadError`` for an unreadable path.
+                vividness, a gray reference. ``ImageReadError`` for an unreadable path.
         """
         if hints and not self.accepts_hints:
             raise ValueError("this model does not accept hints")
         if vividness is not None:
             check_vividness(vividness)
-        return self.colorize_lightness(image_lightness(_as_pixels(image)), hints=hints, vividness=vividness)
+        reference = _load_reference(reference)
+        L = image_lightness(_as_pixels(image))
+        return self.colorize_lightness(L, hints=hints, vividness=vividness, reference=reference)
 
     def colorize_lightness(
-        self, L: np.ndarray, hints: Sequence[Any] | None = None, vividness: float | None = None
+        self,
+        L: np.ndarray,
+        hints: Sequence[Any] | None = None,
+        vividness: float | None = None,
+        reference: Any = None,
     ) -> np.ndarray:
         """Colorize an L* plane: (H, W) float L* in [0, 100] → (H, W, 3) uint8 sRGB of that L*.
 
@@ -496,11 +508,15 @@ class Colorizer:
         if hints:
             hint_map = rasterize_hints(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
         # A model may ask for its authors' per-channel clipping of out-of-gamut colors (DDColor).
-        ab = self.working_chroma(L_small, hint_map, vividness)
+        ab = self.working_chroma(L_small, hint_map, vividness, _load_reference(reference))
         return combine_lab(L, ab, keep_lightness=self.spec.keep_lightness)
 
     def working_chroma(
-        self, L_small: np.ndarray, hint_map: np.ndarray | None = None, vividness: float | None = None
+        self,
+        L_small: np.ndarray,
+        hint_map: np.ndarray | None = None,
+        vividness: float | None = None,
+        reference: tuple[Reference, ...] | None = None,
     ) -> np.ndarray:
         """:meth:`predict_ab` plus what every colorization does with it before the full-resolution
         recombination: hints spread along the lightness, a check for broken output. Video
@@ -509,18 +525,27 @@ class Colorizer:
         Args:
             L_small: (h, w) float32 L* at the working size (see :meth:`working_lightness`).
             hint_map: (1, 3, h, w) from ``hints.rasterize_hints`` or None.
+            reference: from ``reference.load_references``: the best-matching one's colors replace
+                the model's where they match, before the user's hints (which win where both speak).
 
         Returns:
             (2, h', w') float32 a*b* at the model's output resolution.
         """
-        if hint_map is None:
-            ab = self.predict_ab(L_small, None, vividness)
-        else:
-            model_hints = hint_map if self.spec.hints else None  # others: propagation only (DDColor)
-            ab = propagate_hints(self.predict_ab(L_small, model_hints, vividness), L_small, hint_map)
+        # Hint-less models get the hints by propagation only (DDColor).
+        model_hints = hint_map if self.spec.hints else None
+        ab = self.predict_ab(L_small, model_hints, vividness)
+        if reference is not None:
+            ab = apply_reference(ab, match_best(reference, L_small))
+        if hint_map is not None:
+            ab = propagate_hints(ab, L_small, hint_map)
         if not np.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
         return ab
+
+
+def _load_reference(reference: Any) -> tuple[Reference, ...] | None:
+    """``None`` or anything ``reference.load_references`` takes → prepared references or None."""
+    return None if reference is None else load_references(reference)
 
 
 def _may_skip_torch(backend: str, device: Any) -> bool:
