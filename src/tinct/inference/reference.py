@@ -311,7 +311,7 @@ def _warp(
     return reference.ab[:, iy, ix].astype(np.float32), weight
 
 
-def _coherent(disp: np.ndarray, radius: int = 4, tolerance: float = 3.0, need: int = 3) -> np.ndarray:
+def _coherent(disp: np.ndarray, radius: int = 4, tolerance: float = 3.0, need: int = 6) -> np.ndarray:
     """(2, gh, gw) displacements (NaN: none) → (gh, gw) bool: at least ``need`` other matches
     within ``radius`` grid points move within ``tolerance`` pixels of this one."""
     gh, gw = disp.shape[1:]
