@@ -42,6 +42,8 @@ __all__ = [
     "Reference",
     "ReferenceMatch",
     "apply_reference",
+    "confidence_map",
+    "coverage",
     "load_reference",
     "load_references",
     "match_best",
@@ -356,3 +358,8 @@ def confidence_map(match: ReferenceMatch, shape: tuple[int, int]) -> np.ndarray:
     """The match's weight as an (H, W) uint8 image (0: automatic, 255: the reference's color)."""
     weight = _resize(match.weight[None], shape)[0]
     return np.clip(np.rint(weight * 255), 0, 255).astype(np.uint8)
+
+
+def coverage(match: ReferenceMatch) -> float:
+    """Share of the target, in [0, 1], whose color comes from the reference (its mean weight)."""
+    return float(match.weight.mean()) if match.matches else 0.0
