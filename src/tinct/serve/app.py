@@ -237,7 +237,9 @@ def _colorize_file(
         warnings.warn(note, stacklevel=2)  # the server's log names the upload too
     warning = "; ".join(notes) or None
     try:
-        out = colorizer.colorize(rgb, hints=hints or None, vividness=vividness, reference=references)
+        # Passed only when given: a photo without a reference is colorized exactly as before.
+        extra = {} if references is None else {"reference": references}
+        out = colorizer.colorize(rgb, hints=hints or None, vividness=vividness, **extra)
         if references is not None:
             headers = _reference_headers(colorizer, rgb, references)
     except ValueError as err:
