@@ -156,3 +156,40 @@ def test_the_onnx_runtime_path_with_a_reference_does_not_import_torch(weights, t
     assert "rc 0" in first.stdout, first.stderr
     second = _run(cli, cache, tmp_path)
     assert "rc 0 False" in second.stdout, second.stderr
+
+
+def moving_clip_frames(frames: int = 12) -> list[np.ndarray]:
+    """A static camera on the scene's left part, with a little sensor noise per frame (L* jitter),
+    so the temporal filter has flicker to hold still."""
+    scene = textured_scene()[:, :CROP]
+    rng = np.random.default_rng(3)
+    return [np.clip(scene.astype(int) + rng.integers(-2, 3, scene.shape[:2])[..., None], 0, 255).astype(np.uint8)
+            for _ in range(frames)]
+
+
+@pytest.mark.slow
+def test_a_film_takes_the_references_colors_and_holds_them_still(colorizer, tmp_path, weights):
+    pytest.importorskip("av")
+    from tinct.io.video import VideoReader
+    from tinct.video.evaluate import evaluate_video
+
+    from .videos import write_clip
+
+    clip = write_clip(tmp_path / "film.mp4", moving_clip_frames())
+    reference = textured_scene()[:, WIDTH - CROP :]
+    auto = evaluate_video(colorizer, clip)
+    with_ref = evaluate_video(colorizer, clip, reference=reference)
+    assert with_ref["de00_tinct"] < 0.8 * auto["de00_tinct"], (with_ref, auto)
+    assert with_ref["flicker_tinct"] <= auto["flicker_tinct"] * 1.1 + 0.05, (with_ref, auto)
+    # Through `tinct colorize film.mp4 --reference frame.png`, like a photo.
+    Image.fromarray(np.ascontiguousarray(reference)).save(tmp_path / "frame.png")
+    args = ["colorize", str(clip), "--model", str(weights), "--backend", "torch"]
+    assert main([*args, "-o", str(tmp_path / "auto")]) == 0
+    assert main([*args, "-o", str(tmp_path / "ref"), "--reference", str(tmp_path / "frame.png")]) == 0
+    shared = (slice(10, -10), slice(WIDTH - CROP + 15, CROP - 5))
+    errors = []
+    for out in ("auto", "ref"):
+        with VideoReader(tmp_path / out / "film.mp4") as reader:
+            last = [frame.to_ndarray(format="rgb24") for frame in reader][-1]
+        errors.append(np.linalg.norm(ab_of(last[shared]) - np.array(SCENE_AB), axis=-1).mean())
+    assert errors[1] < 0.5 * errors[0], errors
