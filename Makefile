@@ -1,19 +1,34 @@
 # Everything builds from nothing: `make test` on a fresh clone creates .venv, installs the pinned
-# CPU torch first (a bare `torch` would pull a multi-GB CUDA build), then the package.
+# CPU torch first (a bare `torch` on Linux would pull a multi-GB CUDA build), then the package.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 TORCH   := torch==2.13.0
+# PyTorch's CPU wheels. A machine whose pip already finds this torch offline (pip's find-links, e.g. a
+# mirror) uses that wheel and never contacts the index; its other dependencies come from pip's indexes.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP   := $(VENV)/.installed
+# `make demo` needs only tinct and ONNX Runtime, not the test, lint, training and benchmark tools.
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: install test test-all lint demo bench bench-ddcolor clean chromium stamps oldprints fresh
 
-$(STAMP): pyproject.toml
+define venv_with_torch
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --no-deps --no-index $(TORCH) 2>/dev/null || $(BIN)/pip install -q $(TORCH) --index-url $(TORCH_INDEX)
 	$(BIN)/pip install -q $(TORCH)
+endef
+
+$(STAMP): pyproject.toml
+	$(venv_with_torch)
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	$(venv_with_torch)
+	$(BIN)/pip install -q -e '.[onnx]'
+	touch $(DEMO_STAMP)
 
 install: $(STAMP)
 
@@ -35,7 +50,7 @@ test: $(STAMP) lint chromium
 test-all: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -m ''
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/tinct colorize examples -o out --overwrite
 	$(BIN)/python examples/make_sheet.py examples out out/before_after.jpg
 

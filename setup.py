@@ -5,8 +5,31 @@ tinct.color._rgb8 is the inference path's 8-bit color conversion, compiled at in
 """
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+NO_COMPILER = (
+    "tinct: building tinct.color._rgb8 (the inference path's color kernels, src/tinct/color/_rgb8.c) needs a "
+    "working C compiler, and none worked ({reason}). Install one and retry: Debian/Ubuntu `apt-get install gcc`, "
+    "Fedora `dnf install gcc`, macOS `xcode-select --install`, Windows: Visual Studio Build Tools (C++). Or point "
+    "CC at a compiler."
+)
+
+
+class BuildExt(build_ext):
+    """build_ext that says what to do, in one paragraph, when there is no C compiler."""
+
+    def build_extension(self, ext) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as err:  # CompileError, LinkError, a missing `cc` (DistutilsExecError), ...
+            if type(err).__name__ not in ("CompileError", "DistutilsExecError", "CCompilerError", "LinkError"):
+                raise
+            reason = " ".join(str(err).split()) or type(err).__name__
+            raise SystemExit(NO_COMPILER.format(reason=reason)) from None
+
 
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=[
         Extension(
             "tinct.color._rgb8",

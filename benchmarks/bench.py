@@ -167,7 +167,7 @@ def bench_conversion(reps: int) -> list[list[str]]:
     import cv2
     from skimage.color import lab2rgb, rgb2lab
 
-    from tinct.color.lab import lab_to_rgb, rgb_to_lab
+    from tinct.color.fast import lab_to_rgb, rgb_to_lab  # the float32 CPU kernels (tinct.color.lab is the reference)
 
     w, h = SIZES_MP[12]
     rgb32 = photo_like(w, h, seed=7).astype(np.float32) / 255
@@ -410,7 +410,7 @@ def child_memory(pipeline: str, image: str, model: str | None, backend: str, onn
         import skimage.color  # noqa: F401
         import skimage.transform  # noqa: F401
     else:  # the compiled color kernels are loaded code, like the model: not per-photo memory
-        from tinct.color.rgb8 import _ext
+        from tinct.color._compiled import compiled as _ext
 
         _ext()
     baseline = proc_status("VmRSS")
@@ -499,9 +499,44 @@ def bench_video(colorizer, folder: Path, reps: int) -> list[list[str]]:
     return rows
 
 
+def bench_video_threads(folder: Path, model: str | None, reps: int = 1) -> list[list[str]]:
+    """Whole `tinct colorize clip.mp4` processes on the 72-frame 768x576 clip: torch with the thread
+    count that was its default before films ran the model on one torch thread (one per core, i.e.
+    `--threads <cores>`), torch with today's default, and ONNX Runtime (`--backend auto`)."""
+    from tinct.inference.backends import onnxruntime_available
+    from tinct.threads import get_num_threads
+
+    clip = make_gray_clip(folder / "clip_72.mp4", 768, 576, 72)
+    cores = get_num_threads()
+    runs = [
+        (
+            f"torch, {cores} torch threads (the default before; `--threads {cores}`)",
+            ["--backend", "torch", "--threads", str(cores)],
+        ),
+        ("torch, default threads (now: the model on 1 torch thread)", ["--backend", "torch"]),
+    ]
+    if onnxruntime_available():
+        runs.append(("ONNX Runtime, default threads (`--backend auto`)", []))
+    model_args = ["--model", model] if model else []
+    rows = []
+    for label, extra in runs:
+        command = [sys.executable, "-m", "tinct", "colorize", str(clip), "-o", str(folder / "out_72.mp4")]
+        command += ["--overwrite", "-q", *model_args, *extra]
+        if not extra:  # ONNX Runtime: a warm-up run makes the ONNX export the cache then holds
+            subprocess.run(command, check=True)
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            subprocess.run(command, check=True)
+            times.append(time.perf_counter() - t0)
+        seconds = statistics.median(times)
+        rows.append([label, "72", f"{seconds:.2f}", f"{72 / seconds:.1f}"])
+    return rows
+
+
 def child_video_memory(clip: str, model: str | None, backend: str, onnx_path: str | None) -> None:
     """Run in a child process: peak RSS of colorizing one video, above the post-load baseline."""
-    from tinct.color.rgb8 import _ext
+    from tinct.color._compiled import compiled as _ext
     from tinct.io.video import import_av
     from tinct.video import colorize_video
 
@@ -570,6 +605,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reference-only", action="store_true", help="only the reference-photo section (prints it; writes nothing)"
     )
+    parser.add_argument(
+        "--video-threads-only",
+        action="store_true",
+        help="only the 72-frame clip on torch (threads before / now) and ONNX Runtime; writes --out "
+        "(default then benchmarks/VIDEO_THREADS.md)",
+    )
     parser.add_argument("--child-memory", choices=("tinct", "reference"), help=argparse.SUPPRESS)
     parser.add_argument("--child-video", help=argparse.SUPPRESS)
     parser.add_argument("--image", help=argparse.SUPPRESS)
@@ -603,12 +644,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {title}\n{note}\n\n{text}\n", flush=True)
         sections.append((title, note, text))
 
-    if not args.video_only:
+    video_threads = (
+        "Video on torch and ONNX Runtime: a 72-frame clip as whole `tinct colorize` processes",
+        "Seconds of `python -m tinct colorize clip_72.mp4 -o out.mp4` as a whole process (768x576, 25 fps, "
+        "made like the video section's clips; model load included; ONNX Runtime after one warm-up run that "
+        "exports the model into the cache) and frames per second. One run each with --quick.",
+        ["run", "frames", "seconds", "frames/s"],
+    )
+    if args.video_threads_only:
+        if args.out == parser.get_default("out"):
+            args.out = str(ROOT / "benchmarks" / "VIDEO_THREADS.md")
+        with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp_name:
+            section(*video_threads, bench_video_threads(Path(tmp_name), args.model, reps=1 if args.quick else 3))
+
+    if not (args.video_only or args.video_threads_only):
         print("color conversion ...", flush=True)
         section(
             "Color conversion, 12 MP float32 (3000x4000)",
             "Median ms; speed-up vs scikit-image; max abs error vs scikit-image float64 "
-            "(L*a*b* units forward, sRGB [0, 1] inverse). tinct: `tinct.color.lab` on a (3, H, W) tensor.",
+            "(L*a*b* units forward, sRGB [0, 1] inverse). tinct: `tinct.color.fast` on a (3, H, W) tensor.",
             ["method", "RGB→Lab ms", "vs skimage", "max err", "Lab→RGB ms", "vs skimage", "max err"],
             bench_conversion(reps),
         )
@@ -620,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
         title = "Whole `tinct` processes: one photo, --help, the server, a folder"
         section(title, note, ["", "now", "baseline", "ratio"], rows)
 
+    if args.video_threads_only:
+        return _write_report(args, argv, sections, started, load_start)
     colorizer, model_desc = load_colorizer(args.model)
     colorizers = {"tinct (torch)": colorizer}
     export_note = "onnxruntime not installed"
@@ -739,7 +795,12 @@ def main(argv: list[str] | None = None) -> int:
             ["clip", "baseline MiB", "peak above baseline MiB"],
             bench_video_memory(Path(tmp_name), args.model, video_colorizer.backend.name, onnx_path),
         )
+        print("video threads ...", flush=True)
+        section(*video_threads, bench_video_threads(Path(tmp_name), args.model, reps=1 if args.quick else 3))
+    return _write_report(args, argv, sections, started, load_start)
 
+
+def _write_report(args: argparse.Namespace, argv, sections, started: float, load_start) -> int:
     elapsed = time.time() - started
     vers = versions()
     given = argv if argv is not None else sys.argv[1:]

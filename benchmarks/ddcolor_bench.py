@@ -56,7 +56,7 @@ def child(pipeline: str, checkpoint: str, size: str, image: str, reps: int, code
             def run() -> None:
                 cv2.imwrite(str(out), pipe.process(cv2.imread(image)), [cv2.IMWRITE_JPEG_QUALITY, 95])
         else:
-            from tinct.color.rgb8 import _ext
+            from tinct.color._compiled import compiled as _ext
             from tinct.inference import Colorizer
             from tinct.io.images import read_image, write_image
 

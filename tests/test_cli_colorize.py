@@ -130,7 +130,6 @@ def test_folder_pipeline_keeps_order_and_few_photos_in_flight(tmp_path, weights,
     and the journal lists the inputs in order."""
     import json
     import threading
-    import time
 
     from tinct.inference import batch
 
@@ -139,24 +138,31 @@ def test_folder_pipeline_keeps_order_and_few_photos_in_flight(tmp_path, weights,
     for i in range(9):
         Image.fromarray(np.full((24, 32), 20 * i, np.uint8)).save(folder / f"p{i}.png")
     (folder / "p4.png").write_bytes(b"broken")
-    lock, counts = threading.Lock(), {"read": 0, "written": 0, "most": 0}
+    changed, counts = threading.Condition(), {"read": 0, "written": 0, "most": 0}
     read, write = batch.read_image, batch.write_image
 
     def counting_read(*args, **kwargs):
         image = read(*args, **kwargs)
-        with lock:
+        with changed:
             counts["read"] += 1
             counts["most"] = max(counts["most"], counts["read"] - counts["written"])
+            changed.notify_all()
         return image
 
-    def slow_write(*args, **kwargs):
-        time.sleep(0.02)  # writing is the slow stage: reading must not run ahead unbounded
+    def held_write(*args, **kwargs):
+        # The first write waits until reading has run two photos ahead of writing, which only an
+        # overlapped pipeline does (a serial one reads nothing while it writes: the wait times out
+        # and `most` stays 1). No sleep decides the outcome.
+        with changed:
+            if counts["written"] == 0:
+                changed.wait_for(lambda: counts["read"] - counts["written"] >= 2, timeout=10)
         write(*args, **kwargs)
-        with lock:
+        with changed:
             counts["written"] += 1
+            changed.notify_all()
 
     monkeypatch.setattr(batch, "read_image", counting_read)
-    monkeypatch.setattr(batch, "write_image", slow_write)
+    monkeypatch.setattr(batch, "write_image", held_write)
     colorizer = Colorizer.load(weights, backend="torch")
     report = colorize_paths([folder], tmp_path / "out", colorizer, progress=False, log=tmp_path / "log.jsonl")
     assert (report.done, report.skipped, len(report.failed)) == (8, 0, 1) and "p4.png" in report.failed[0]

@@ -12,12 +12,12 @@ from PIL import Image
 
 from tinct.color.lab import lab_to_rgb, rgb_to_lab
 from tinct.inference import Colorizer, combine_lab, image_lightness, parse_color, parse_hints, rasterize_hints
-from tinct.inference import colorizer as colorizer_module
+from tinct.inference import lookup as lookup_module
 from tinct.io.images import read_image
 from tinct.models import create_model
 from tinct.models.loading import save_model
 
-from .conftest import VAL_PHOTOS
+from .conftest import VAL_PHOTOS, needs_photos
 
 TINY_UNET = {"decoder_channels": (8, 8, 8, 8)}
 
@@ -133,8 +133,24 @@ def test_gray_2d_array_and_vividness(unet):
 
 def test_hints_rejected_without_hint_input(unet, seed):
     for colorizer in (unet, seed):
-        with pytest.raises(ValueError, match="this model does not accept hints"):
+        message = f"the model '{colorizer.spec.name}' does not accept hints"
+        with pytest.raises(ValueError, match=message):
             colorizer.colorize(gray_photo(16, 16), hints=[(1, 2, (255, 0, 0))])
+        with pytest.raises(ValueError, match=message):
+            colorizer.colorize_lightness(np.full((16, 16), 50, np.float32), hints=[(1, 2, (255, 0, 0))])
+
+
+def test_a_request_is_checked_once(seed, monkeypatch):
+    """Validation at the public entry only: one vividness check per colorize call, not one per layer."""
+    from tinct.inference import colorizer as colorizer_module
+
+    calls = []
+    real = colorizer_module.check_vividness
+    monkeypatch.setattr(colorizer_module, "check_vividness", lambda v: calls.append(v) or real(v))
+    seed.colorize(gray_photo(16, 16), vividness=0.3)
+    assert calls == [0.3]
+    with pytest.raises(ValueError, match="vividness"):
+        seed.predict_ab(np.zeros((128, 128), np.float32), vividness=2.0)
 
 
 def test_hints_with_hint_model():
@@ -162,7 +178,7 @@ def test_hint_tensor_layout():
 
 
 def test_load_lookup(tmp_path, monkeypatch):
-    monkeypatch.setattr(colorizer_module, "BUNDLED_WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(lookup_module, "BUNDLED_WEIGHTS_DIR", tmp_path / "weights")
     with pytest.raises(FileNotFoundError, match="default.safetensors"):
         Colorizer.load()
     with pytest.raises(FileNotFoundError, match="no weights are bundled for architecture 'seed'"):
@@ -181,7 +197,7 @@ def test_load_lookup(tmp_path, monkeypatch):
     assert by_path.working_shape(10, 20) == (128, 128)  # fixed-size model ignores size
     for a, b in zip(by_path.model.state_dict().values(), model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    infos = colorizer_module.bundled_weights()
+    infos = lookup_module.bundled_weights()
     assert [(w.name, w.model, w.head) for w in infos] == [("seed", "seed", "regression")]
 
 
@@ -190,19 +206,19 @@ def test_bare_reserved_names_are_never_files_in_the_working_directory(tmp_path, 
     weights: bare reserved names mean bundled weights, and `./default` means the file."""
     weights = tmp_path / "weights"
     save_model(weights / "default.safetensors", create_model("seed"))
-    monkeypatch.setattr(colorizer_module, "BUNDLED_WEIGHTS_DIR", weights)
+    monkeypatch.setattr(lookup_module, "BUNDLED_WEIGHTS_DIR", weights)
     monkeypatch.chdir(tmp_path)
     for name in ("default", "seed", "unet"):
         (tmp_path / name).write_bytes(b"not weights")
     (tmp_path / "mine").write_bytes(b"x")
 
-    assert colorizer_module.resolve_weights("default") == weights / "default.safetensors"
+    assert lookup_module.resolve_weights("default") == weights / "default.safetensors"
     with pytest.raises(FileNotFoundError, match="no weights are bundled for architecture 'seed'"):
-        colorizer_module.resolve_weights("seed")
-    assert colorizer_module.resolve_weights("./default") == Path("default")
-    assert colorizer_module.resolve_weights("mine") == Path("mine")  # not reserved: a file
+        lookup_module.resolve_weights("seed")
+    assert lookup_module.resolve_weights("./default") == Path("default")
+    assert lookup_module.resolve_weights("mine") == Path("mine")  # not reserved: a file
     with pytest.raises(FileNotFoundError, match="no such weights file"):
-        colorizer_module.resolve_weights("gone.safetensors")
+        lookup_module.resolve_weights("gone.safetensors")
 
 
 def test_load_state_dict_into_an_architecture(tmp_path):
@@ -247,7 +263,7 @@ def test_gray_input_is_never_expanded_and_gives_the_same_result(tmp_path, unet):
     assert np.array_equal(unet.colorize(Image.fromarray(gray)), expected)
 
 
-@pytest.mark.skipif(not VAL_PHOTOS.is_dir(), reason="shared photos not available")
+@needs_photos
 def test_the_shipped_default_keeps_a_studio_shot_neutral_and_colors_a_landscape():
     """The bundled default at its own vividness: a measuring tape on white (true mean chroma 2)
     stays near neutral, while Mount Rushmore under a blue sky (true mean chroma 20) gets most of

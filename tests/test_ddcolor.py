@@ -22,7 +22,7 @@ from tinct.inference import Colorizer
 from tinct.io.weights import WeightsError, load_weights
 from tinct.models import create_model
 from tinct.models.ddcolor import SpectralConv2d, config_from_state_dict
-from tinct.models.loading import load_model, load_published
+from tinct.models.loading import load_model
 
 from .conftest import synthetic_photo, write_photos
 
@@ -272,7 +272,7 @@ def test_large_loads_and_runs(tmp_path):
     model = create_model("ddcolor", encoder="convnext-l").eval()
     path = tmp_path / "ddcolor_modelscope.pth"
     torch.save({"params": model.state_dict()}, path)
-    loaded, meta = load_published(path)
+    loaded, meta = load_model(path)
     assert meta["config"]["encoder"] == "convnext-l"
     with torch.inference_mode():
         assert loaded(torch.rand(1, 1, 64, 64) * 100).shape == (1, 2, 64, 64)
@@ -288,4 +288,4 @@ def test_unknown_layout_error_names_the_file(tmp_path):
     path = tmp_path / "x.pt"
     torch.save({"a": torch.zeros(1)}, path)
     with pytest.raises(WeightsError, match="x.pt: not a tinct weights file"):
-        load_published(path)
+        load_model(path)

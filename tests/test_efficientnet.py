@@ -15,7 +15,7 @@ from tinct.models._efficientnet import (
     stride_outputs,
 )
 
-from .conftest import VAL_PHOTOS
+from .conftest import VAL_PHOTOS, needs_photos
 
 VAL = VAL_PHOTOS
 # ImageNet class indices: 49 African crocodile, 50 American alligator; 525 dam;
@@ -34,7 +34,7 @@ def classifier():
     return model.eval()
 
 
-@pytest.mark.skipif(not VAL.is_dir(), reason="shared photos not available")
+@needs_photos
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_top5_is_sensible(classifier, name):
     image = Image.open(VAL / name).convert("RGB").resize((224, 224), Image.BICUBIC)
@@ -71,7 +71,7 @@ def test_stride_outputs_are_the_last_block_of_each_resolution():
             assert features[block + 1].shape[-1] == 64 // stride // 2
 
 
-@pytest.mark.skipif(not VAL.is_dir(), reason="shared photos not available")
+@needs_photos
 def test_lite2_names_a_crocodile():
     model = EfficientNetLite("lite2")
     model.load_state_dict(pretrained_state_dict("lite2"))

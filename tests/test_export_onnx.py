@@ -184,3 +184,39 @@ def test_cli_export_rejects_bad_vividness(hint_model, tmp_path, capsys):
     weights, _, _ = hint_model
     assert main(["export", str(weights), "-o", str(tmp_path / "x.onnx"), "--vividness", "2"]) == 2
     assert "vividness" in capsys.readouterr().err
+
+
+def test_export_patches_nothing(monkeypatch, tmp_path):
+    """While the graph is traced, every module-level function and every module's forward is the
+    model's own: nothing is swapped (a swap would be seen by other threads running the model)."""
+    import tinct.models.unet as unet
+    from tinct.ops.hints import pool_hints
+
+    traced = []
+    real_export = torch.onnx.export
+
+    def checking_export(wrapper, *args, **kwargs):
+        assert unet.pool_hints is pool_hints
+        rebound = [name for name, m in wrapper.named_modules() if "forward" in vars(m)]
+        assert not rebound, f"forwards rebound on {rebound[:3]}"
+        traced.append(wrapper)
+        return real_export(wrapper, *args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", checking_export)
+    torch.manual_seed(2)
+    model = create_model("unet", head="regression", hints=True, hint_injection="multiscale", **TINY)
+    export_onnx(model, tmp_path / "m.onnx")  # verified at two sizes: the unpatched graph is dynamic
+    assert traced
+
+
+def test_one_rule_matches_an_export_to_its_model(hint_model):
+    """A model in memory and a weights file are matched to an export by the same rule: how training
+    began (``pretrained``, which weights files leave out) is not part of the model."""
+    import dataclasses
+
+    _, onnx_path, _ = hint_model
+    own = backends.OnnxRuntimeBackend(onnx_path).spec
+    flipped = {**own.config, "pretrained": not own.config.get("pretrained", False)}
+    backends.OnnxRuntimeBackend(onnx_path, dataclasses.replace(own, config=flipped))
+    with pytest.raises(ValueError, match="exported from"):
+        backends.OnnxRuntimeBackend(onnx_path, dataclasses.replace(own, config={**own.config, "head": "regression"}))

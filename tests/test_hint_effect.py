@@ -7,7 +7,7 @@ import torch
 
 from tinct.color.lab import lab_to_rgb, rgb_to_lab
 from tinct.inference import Colorizer
-from tinct.inference.colorizer import resolve_weights
+from tinct.inference.lookup import resolve_weights
 from tinct.metrics.ciede2000 import ciede2000
 
 HINT_AB = (55.0, 40.0)  # a saturated red-orange

@@ -127,7 +127,7 @@ def test_hints_need_a_model_that_takes_them(tmp_path, plain_weights, capsys):
     code = run(plain_weights, str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--hint", "1,2,#ffffff")
 
     err = lines(capsys.readouterr().err)
-    assert code == 2 and len(err) == 1 and "takes no hints" in err[0]
+    assert code == 2 and len(err) == 1 and "does not accept hints" in err[0]
 
 
 def test_colorize_paths_gives_every_image_the_hints_and_vividness(tmp_path, weights, plain_weights):
@@ -142,6 +142,6 @@ def test_colorize_paths_gives_every_image_the_hints_and_vividness(tmp_path, weig
     assert np.array_equal(result, colorizer.colorize(photo, hints=HINTS, vividness=0.9))
     assert not np.array_equal(result, colorizer.colorize(photo, hints=HINTS))  # the vividness was used
     plain = Colorizer(load_model(plain_weights)[0], size=64)
-    with pytest.raises(ValueError, match="takes no hints"):
+    with pytest.raises(ValueError, match="does not accept hints"):
         colorize_paths([tmp_path / "a.png"], tmp_path / "plain", plain, hints=HINTS)
     assert not (tmp_path / "plain").exists()

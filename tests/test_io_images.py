@@ -24,6 +24,7 @@ from tinct.io import (
     ImageWriteError,
     atomic_open,
     atomic_write_bytes,
+    encode_image,
     is_grayscale,
     list_images,
     open_image_size,
@@ -353,6 +354,20 @@ def test_write_round_trip(tmp_path, suffix, tolerance):
     assert out.shape == rgb.shape
     assert np.abs(out.astype(int) - rgb).max() <= tolerance
     assert _no_temp_files(tmp_path)
+
+
+def test_jpeg_keeps_full_resolution_chroma_and_files_match_memory(tmp_path):
+    """4:4:4 (Pillow's default is 4:2:0, which halves the chroma tinct predicts); a file and the
+    server's in-memory encoding come from the same table, byte for byte."""
+    from PIL import JpegImagePlugin
+
+    rgb = _gradient()
+    path = write_image(tmp_path / "out.jpg", rgb)
+    with Image.open(path) as im:
+        assert JpegImagePlugin.get_sampling(im) == 0
+    assert path.read_bytes() == encode_image(rgb, "jpeg")
+    with pytest.raises(ValueError, match="quality"):
+        encode_image(rgb, "png", quality=0)
 
 
 def test_write_unsupported_suffix(tmp_path):

@@ -15,7 +15,9 @@ def small(name: str, **overrides):
     return create_model(name, **overrides)
 
 
-VARIANTS = [("seed", {})] + [
+#: The unet's layouts, then every other registered architecture (iterated from the registry, so a
+#: new one is tested without being listed) with its defaults or the smallest overrides below.
+VARIANTS = [
     ("unet", dict(head=head, hints=hints, output_stride=stride))
     for head in ("regression", "classification")
     for hints in (False, True)
@@ -23,14 +25,17 @@ VARIANTS = [("seed", {})] + [
 ]
 # The people default's layout: a Lite2 encoder, hints entering the decoder only.
 VARIANTS += [("unet", dict(head="regression", hints=True, encoder="lite2", hint_injection="decoder"))]
-VARIANTS += [("eccv16", {}), ("siggraph17", {})]
+#: The smallest settings of architectures whose defaults are too big for a quick test (DDColor's
+#: large ConvNeXt has ~230M parameters).
+SMALLEST = {"ddcolor": dict(encoder="convnext-t", num_queries=4, dec_layers=3)}
+VARIANTS += [(name, SMALLEST.get(name, {})) for name in list_models() if name != "unet"]
 #: Zhang et al.'s networks run at 256x256 in use (fixed_size) but are fully convolutional; ~32M
 #: parameters each, so they are tested at 64x64.
 RUN_AT_64 = {"eccv16", "siggraph17"}
 
 
 def test_registry_lists_models():
-    assert {"seed", "unet"} <= set(list_models())
+    assert {"seed", "unet", "eccv16", "siggraph17", "ddcolor"} <= set(list_models())
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         create_model("nope")
 
@@ -53,10 +58,8 @@ def test_forward_shape_and_every_parameter_gets_a_gradient(name, overrides):
     raw.float().square().mean().backward()
     # Frozen tensors (eccv16's bin centres, siggraph17's unused classifier) are constants, not trained.
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    # The hint layers start at zero but still get gradients: the hint map above is not zero.
     missing = [n for n, p in trained if p.grad is None or not p.grad.abs().sum() > 0]
-    if model.config.hints:
-        # The hint branch starts at zero, so only its bias/weights see gradients through the mask.
-        missing = [n for n in missing if not n.startswith("hint_stem")]
     assert not missing, f"parameters without gradient: {missing}"
     ab = model.decode(raw, vividness=0.5)
     assert ab.shape == (2, 2, side, side)
@@ -69,6 +72,30 @@ def test_hint_branch_starts_neutral():
     hints = torch.zeros(1, 3, 64, 64)
     hints[0, :, 5:9, 5:9] = torch.tensor([60.0, 30.0, 1.0]).view(3, 1, 1)
     assert torch.equal(model(L, hints), model(L, None))
+
+
+def test_the_shipped_default_without_hints_is_what_it_was_trained_on():
+    """Training feeds hint models all-zero hints for "no hints"; the shipped default's hint
+    adapters have learnt non-zero biases, so skipping them for hints=None would be an input it
+    never saw. The model, not each caller, decides it (ColorizationModel.hint_input)."""
+    from tinct.inference.lookup import BUNDLED_WEIGHTS_DIR
+
+    model, _ = load_model(BUNDLED_WEIGHTS_DIR / "default.safetensors")
+    assert model.config.hints
+    adapters = getattr(model, "hint_adapters", [])
+    assert any(a.bias.abs().max() > 0 for a in adapters), "the case this test is about: trained biases"
+    torch.manual_seed(0)
+    L = torch.rand(1, 1, 64, 96) * 100
+    with torch.inference_mode():
+        assert torch.equal(model(L), model(L, torch.zeros(1, 3, 64, 96)))
+        # The scene-gain features follow the same rule.
+        assert torch.equal(model.deepest_features(L), model.deepest_features(L, torch.zeros(1, 3, 64, 96)))
+
+
+@pytest.mark.parametrize("name,overrides", [("seed", {}), ("unet", dict(hints=False))])
+def test_models_without_a_hint_input_ignore_none(name, overrides):
+    model = small(name, **overrides)
+    assert model.hint_input(torch.zeros(1, 1, 8, 8), None) is None
 
 
 def test_seed_only_runs_at_width_128():

@@ -76,3 +76,58 @@ def test_license_and_typing_marker_are_shipped(project):
     assert (SOURCES / "py.typed").is_file()
     package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "py.typed" in package_data["tinct"]
+
+
+def test_core_dependencies_are_what_inference_needs(project):
+    core = {Requirement(line).name for line in project["dependencies"]}
+    assert core == {"torch", "numpy", "pillow", "safetensors", "tqdm"}
+    extras = project["optional-dependencies"]
+    assert {"numba", "matplotlib"} <= {Requirement(x).name for x in extras["train"]}
+    assert {"tinct[onnx]", "tinct[video]", "tinct[serve]", "tinct[train]", "tinct[eval]"} <= set(extras["all"])
+    assert project["classifiers"] and project["authors"]
+
+
+def test_fast_color_without_numba_says_which_extra_to_install(monkeypatch):
+    """Inference never needs numba; the callers of tinct.color.fast (training, eval) get one line."""
+    import builtins
+
+    from tinct.color import fast
+
+    real_import = builtins.__import__
+
+    def no_numba(name, *args, **kwargs):
+        if name == "numba" or name.startswith("numba."):
+            raise ModuleNotFoundError("No module named 'numba'", name="numba")
+        return real_import(name, *args, **kwargs)
+
+    import tinct.color
+
+    monkeypatch.delitem(sys.modules, "tinct.color._kernels", raising=False)
+    monkeypatch.delattr(tinct.color, "_kernels", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_numba)
+    fast.kernels.cache_clear()
+    try:
+        with pytest.raises(ModuleNotFoundError, match=r"pip install 'tinct\[eval\]'"):
+            fast.rgb_to_lab(torch.rand(3, 8, 8))
+    finally:
+        fast.kernels.cache_clear()
+
+
+
+def test_building_without_a_c_compiler_says_what_to_do(tmp_path):
+    import shutil
+    import subprocess
+
+    shutil.copy(REPO / "setup.py", tmp_path)
+    (tmp_path / "src" / "tinct" / "color").mkdir(parents=True)
+    shutil.copy(SOURCES / "color" / "_rgb8.c", tmp_path / "src" / "tinct" / "color")
+    env = {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-cc"), "LDSHARED": str(tmp_path / "no-such-cc")}
+
+    run = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-temp", "t", "--build-lib", "l"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+    assert run.returncode != 0
+    message = (run.stdout + run.stderr).strip().splitlines()[-1]
+    assert "needs a working C compiler" in message and "apt-get install gcc" in message, message

@@ -106,6 +106,17 @@ def test_colorize_each_format(client, photo, fmt, content_type, pil_format):
     assert r.headers["x-image-width"] == "72" and r.headers["x-image-height"] == "48"
 
 
+def test_jpeg_keeps_full_resolution_chroma(client):
+    """The server's JPEG is 4:4:4 like `tinct colorize`'s: Pillow's default 4:2:0 would halve the
+    resolution of the chroma, the one thing tinct predicts."""
+    from PIL import JpegImagePlugin
+
+    r = post(client, png_bytes(synthetic_photo(3, 64, 48)), format="jpeg", vividness="1")
+    assert r.status_code == 200, r.text
+    with Image.open(io.BytesIO(r.content)) as out:
+        assert out.format == "JPEG" and JpegImagePlugin.get_sampling(out) == 0
+
+
 def test_output_keeps_lightness_and_adds_color(client):
     gray = np.repeat(synthetic_photo(1, 64, 40).mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
     r = post(client, png_bytes(gray), vividness="1")
@@ -407,9 +418,20 @@ def test_page_and_static_files_use_no_cdn(client):
     for name in ("app.js", "style.css", "favicon.svg"):
         assert client.get(f"/static/{name}").status_code == 200
     for path in STATIC_DIR.iterdir():
+        if not path.is_file():  # examples/: photos, checked in test_examples_are_served
+            continue
         text = path.read_text(encoding="utf-8")
         text = text.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert not re.search(r"https?://|//cdn|@import", text), f"{path.name} refers to another host"
+
+
+def test_examples_are_served(client):
+    examples = client.get("/api/examples").json()["examples"]
+    assert len(examples) >= 1
+    for example in examples:
+        r = client.get(f"/{example['url']}")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(r.content)).mode == "L"  # gray, as a user's old photo would be
 
 
 def test_openapi_and_docs(client):

@@ -399,7 +399,10 @@ def test_phone_sized_screen(browser, server, photos, tmp_path):
         compare, panel = page.locator("#compare").bounding_box(), page.locator(".panel").bounding_box()
         assert compare["width"] > 300 and compare["x"] >= 0 and compare["x"] + compare["width"] <= 390
         assert panel["y"] >= compare["y"] + compare["height"] - 1  # controls stack below the photo
-        page.screenshot(path=str(screenshot_dir(tmp_path) / "serve-phone.png"), full_page=True)
+        shot = screenshot_dir(tmp_path) / "serve-phone.png"
+        page.screenshot(path=str(shot), full_page=True)
+        if os.environ.get("TINCT_UPDATE_SCREENSHOT") == "1":
+            shutil.copyfile(shot, REPO / "docs" / "serve-phone.png")
     finally:
         context.close()
 

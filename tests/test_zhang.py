@@ -176,14 +176,19 @@ def test_siggraph17_inputs_and_output_scaling(models):
 
 def test_config_round_trips_and_is_validated(models):
     for model in models.values():
-        # What a weights file's metadata stores, and how load_model rebuilds the config from it.
-        stored = {k: v for k, v in dataclasses.asdict(model.config).items() if k != "name"}
-        assert type(model.config)(**stored) == model.config
+        # What a weights file's metadata stores (head and hints included), and how load_model
+        # rebuilds the config from it.
+        stored = {k: v for k, v in model.config.to_dict().items() if k != "name"}
+        assert {"head", "hints"} <= set(stored)
+        assert type(model.config).create(**stored) == model.config
+    # Their layouts are constants of the architectures, not config fields that reject other values.
     assert models["eccv16"].config.head == "classification" and not models["eccv16"].config.hints
     assert models["siggraph17"].config.head == "regression" and models["siggraph17"].config.hints
-    with pytest.raises(ValueError, match="classification-only"):
+    for name, model in models.items():
+        assert not {"head", "hints"} & {f.name for f in dataclasses.fields(model.config)}, name
+    with pytest.raises(ValueError, match="eccv16 has a classification head and no hint input"):
         create_model("eccv16", head="regression")
-    with pytest.raises(ValueError, match="always takes hints"):
+    with pytest.raises(ValueError, match="siggraph17 has a regression head and a hint input"):
         create_model("siggraph17", hints=False)
 
 
@@ -254,6 +259,8 @@ def test_colorize_siggraph17_pth_with_hints(tmp_path, monkeypatch, capsys, model
 def test_weights_errors_are_one_line(tmp_path, capsys):
     torch.save({"model1.0.weight": torch.zeros(3, 3)}, tmp_path / "bad.pth")
     torch.save({"model": 1, "note": "x"}, tmp_path / "odd.pth")
+    # A photo that needs colorizing: the model is loaded only then (a rerun with nothing to do loads none).
+    Image.fromarray(synthetic_photo(0, 40, 32)).save(tmp_path / "in.png")
     args = ["colorize", str(tmp_path / "in.png"), "-o", str(tmp_path / "o"), "--device", "cpu"]
     cases = [
         (["--model", "eccv16", "--weights", str(tmp_path / "bad.pth")], "shape mismatch"),

@@ -128,7 +128,6 @@ def _check_common(args: argparse.Namespace) -> None:
         raise ValueError(f"--size must be a positive number of pixels, got {args.size}")
 
 
-_FORMATS = ("png", "jpg", "webp", "tiff")
 _MODEL_HELP = (
     "weights: a .safetensors file, a published checkpoint as downloaded (e.g. DDColor's .pth), the name of "
     "bundled weights (see `tinct models`), or 'default' "
@@ -137,30 +136,53 @@ _MODEL_HELP = (
 
 
 def _add_colorize(sub: argparse._SubParsersAction) -> None:
+    from tinct.io.images import ENCODINGS
+
     p = sub.add_parser(
         "colorize",
         help="colorize photos and videos (files or folders) at their full resolution",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Colorize each INPUT (image files and/or folders, walked recursively) into OUTDIR,\n"
-            "mirroring sub-folders. Outputs keep the input's size and lightness. Videos (.mp4 .mov .mkv\n"
-            ".avi .webm .m4v) become OUTDIR/<name>.mp4 (H.264, same size, frame rate, frame count and\n"
-            "rotation, audio copied) with color that holds still from frame to frame (docs/video.md).\n"
-            "Existing outputs are\n"
-            "skipped (so an interrupted run resumes), inputs are never overwritten, and a file that\n"
-            "fails is reported on one line while the rest go on. Exit status 1 if any file failed,\n"
-            "130 if interrupted (Ctrl-C or SIGTERM: no partial output is left behind).\n\n"
+            "Colorize each INPUT (image files and/or folders, walked recursively) into the folder\n"
+            "OUT, mirroring sub-folders; or one photo or video into the file OUT when OUT has an image\n"
+            "or .mp4 suffix (-o colored.jpg). Outputs keep the input's size and lightness. Videos (.mp4\n"
+            ".mov .mkv .avi .webm .m4v) become OUT/<name>.mp4 (H.264, same size, frame rate, frame count\n"
+            "and rotation, audio copied) with color that holds still from frame to frame (docs/video.md).\n\n"
+            "Each output records the model and settings it was made with. A rerun skips outputs made\n"
+            "with the same ones (so an interrupted run resumes; no model is loaded when nothing is left\n"
+            "to do), makes again those made with others (e.g. a new --vividness), and skips files tinct\n"
+            "did not write unless --overwrite; every skipped file gets one line saying why. Inputs are\n"
+            "never overwritten, and a file that fails is reported on one line while the rest go on.\n"
+            "Exit status 1 if any file failed, 130 if interrupted (Ctrl-C or SIGTERM: no partial\n"
+            "output is left behind). ONNX exports are cached in $TINCT_CACHE_DIR/onnx (default\n"
+            "~/.cache/tinct/onnx).\n\n"
             "Many processes: `torchrun --nproc_per_node=N -m tinct colorize IN -o OUT` gives each\n"
             "process (RANK of WORLD_SIZE) a disjoint share of the outputs; each appends a JSON-lines\n"
             "log OUT/colorize-log.rank<R>.jsonl. Rerun the same command to finish a killed job."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files and/or folders")
-    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (created if needed)")
+    p.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        metavar="OUT",
+        help="output folder (created if needed), or an output file for one input (-o colored.jpg, -o film.mp4)",
+    )
     p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
     p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
-    p.add_argument("--format", dest="fmt", choices=_FORMATS, help="output format (default: the input's)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping")
+    p.add_argument("--format", dest="fmt", choices=tuple(ENCODINGS), help="output format (default: the input's)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace every existing output (default: skip the up-to-date ones and files tinct did not write)",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write a before/after picture beside each output: OUT/<name>.compare.<ext>, the gray input "
+        "left and the colorization right (a film: a side-by-side film)",
+    )
     p.add_argument("--vividness", type=float, help="saturation in [0, 1] (default: the model's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--threads", type=int, help="CPU threads (color conversion, ONNX Runtime, torch)")
@@ -201,10 +223,27 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
         "--log",
         metavar="PATH",
         help="append one JSON line per input (input, output, status, error, warning, seconds) to PATH; "
-        "under torchrun .rank<R> is added to the name (default then: OUTDIR/colorize-log.rank<R>.jsonl)",
+        "under torchrun .rank<R> is added to the name (default then: OUT/colorize-log.rank<R>.jsonl)",
     )
     _add_backend_options(p)
+    _add_verbosity(p)
     p.set_defaults(func=_run_colorize)
+
+
+def _add_verbosity(p: argparse.ArgumentParser) -> None:
+    """-v / -q after the subcommand too (`tinct colorize x -o y -v`), as users type them. SUPPRESS:
+    a subcommand's default must not undo a `tinct -v colorize ...` given before it."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="say what runs (model, weights, backend, threads, each file's time); -vv: debugging details",
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print failures only"
+    )
 
 
 def _add_backend_options(p: argparse.ArgumentParser) -> None:
@@ -241,10 +280,33 @@ def _sigterm_interrupts():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _output_settings(args: argparse.Namespace, hints: list) -> dict:
+    """What the outputs depend on (recorded in each; see tinct.inference.provenance), found
+    without loading the model: the weights file's bytes, --size, --vividness, the hints."""
+    import os
+
+    from tinct.inference.colorizer import resolve_weights
+    from tinct.inference.provenance import describe
+
+    if args.backend == "torch" and args.onnx is not None:  # as Colorizer.load says, before any work
+        raise ValueError("an ONNX file was given with the torch backend; use backend onnxruntime or auto")
+    for option, path in (("--weights", args.weights), ("--onnx", args.onnx)):
+        if path is not None and not os.path.isfile(path):
+            raise FileNotFoundError(f"{option} {path}: no such file")
+    if args.weights is not None:
+        weights, arch = args.weights, args.model
+    else:
+        weights, arch = resolve_weights(args.model), None
+    return describe(weights, architecture=arch, onnx=args.onnx, size=args.size, vividness=args.vividness, hints=hints)
+
+
 def _run_colorize(args: argparse.Namespace) -> int:
     import os
 
-    from tinct.inference.batch import Shard, colorize_paths, rank_log_path, wait_for_all_ranks
+    from tinct.inference.batch import Shard, colorize_paths, rank_log_path, single_output, wait_for_all_ranks
+    from tinct.threads import get_num_threads
+
+    log = logging.getLogger("tinct.colorize")
 
     _check_common(args)
     shard = Shard.from_env()
@@ -257,26 +319,51 @@ def _run_colorize(args: argparse.Namespace) -> int:
     hints = _read_hints(args)
     references = None
     if args.references:  # a gray or unreadable reference fails here, before the model is loaded
-        from tinct.inference.reference import load_references
+        from tinct.inference.reference import digest_references, load_references
 
         references = load_references(args.references)
-    colorizer = _load_colorizer(args, args.model, weights=args.weights, backend=args.backend)
-    log = rank_log_path(args.log, args.out, shard)
+    single = single_output(args.inputs, args.out, args.fmt)  # a bad -o fails before any work
+    settings = _output_settings(args, hints)
+    if args.references:  # an output made with other references (or none) is made again
+        settings["references"] = digest_references(references)
+
+    def load():
+        import time
+
+        start = time.perf_counter()
+        colorizer = _load_colorizer(args, args.model, weights=args.weights, backend=args.backend)
+        log.info(
+            "model %s from %s: backend %s on %s, working size %s px, %d thread(s); loaded in %.2f s",
+            colorizer.spec.name,
+            colorizer.source,
+            colorizer.backend.name,
+            colorizer.device,
+            colorizer.spec.fixed_size or colorizer.size or colorizer.spec.preferred_size,
+            get_num_threads(),
+            time.perf_counter() - start,
+        )
+        return colorizer
+
+    journal = rank_log_path(args.log, single.parent if single else args.out, shard)
     with _sigterm_interrupts():
         report = colorize_paths(
             args.inputs,
             args.out,
-            colorizer,
+            load,
             fmt=args.fmt,
             overwrite=args.overwrite,
             shard=shard,
-            log=log,
+            log=journal,
             hints=hints,
             vividness=args.vividness,
             reference=references,
+            settings=settings,
+            compare=args.compare,
+            quiet=args.quiet,
         )
         if not shard.enabled:
-            print(report.summary())
+            if not args.quiet:
+                print(report.summary())
             return 1 if report.failed else 0
         print(f"rank {shard.rank}/{shard.world_size}: {report.summary()}", flush=True)
         totals = wait_for_all_ranks(report, shard)
@@ -527,10 +614,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from tinct.export.onnx import export_onnx
     from tinct.inference import Colorizer
-    from tinct.vividness import check_vividness
 
-    if args.vividness is not None:
-        check_vividness(args.vividness)
     colorizer = Colorizer.load(args.model, backend="torch", device="cpu")
     path = export_onnx(colorizer.model, args.out, opset=args.opset, vividness=args.vividness)
     print(f"wrote {path} (opset {args.opset}, verified against torch with onnxruntime)")
@@ -623,10 +707,34 @@ def _run_serve(args: argparse.Namespace) -> int:
         size=args.size,
         backend=args.backend,
         onnx=args.onnx,
-        log_level="debug" if args.verbose else "info",
+        log_level="warning" if args.quiet else "debug" if args.verbose else "info",
         allowed_hosts=tuple(args.allow_host),
     )
     return 0
+
+
+class _StderrHandler(logging.Handler):
+    """tinct's log lines on the current sys.stderr, above any progress bar (tqdm.write)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+def _log_to_stderr(level: int) -> None:
+    """Route the ``tinct`` loggers to stderr at ``level``, on their own handler rather than by
+    ``logging.basicConfig``, which does nothing when the root logger already has a handler (an
+    embedding application, a test runner). Records still propagate to the root's handlers."""
+    logger = logging.getLogger("tinct")
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger.addHandler(handler)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -636,7 +744,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"tinct {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v", "--verbose", action="count", default=0, help="say what runs (-v: model, backend, timings; -vv: debugging)"
+    )
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print failures only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train(sub)
     _add_colorize(sub)
@@ -651,7 +763,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.verbose and args.quiet:
+        parser.error("-q/--quiet and -v/--verbose contradict each other")
+    if args.quiet:
+        level = logging.ERROR
+    else:
+        level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    _log_to_stderr(level)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

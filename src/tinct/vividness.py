@@ -14,10 +14,11 @@ VIVIDNESS_RANGE = (0.0, 1.0)
 
 
 def check_vividness(vividness: float) -> None:
+    """Raise ValueError unless ``vividness`` is in [0, 1]."""
     if not VIVIDNESS_RANGE[0] <= vividness <= VIVIDNESS_RANGE[1]:
         raise ValueError(f"vividness must be in [0, 1], got {vividness}")
 
 
 def vividness_to_temperature(vividness: float) -> float:
-    check_vividness(vividness)
+    """Vividness in [0, 1] (checked by the caller) → annealed-mean temperature in [0.1, 1]."""
     return 1.0 - 0.9 * vividness

@@ -44,3 +44,8 @@ XYZN_TO_LINEAR.flags.writeable = False
 #: A linear-sRGB channel may leave [0, 1] by this much before a color counts as out of gamut
 #: (clipping it moves the 8-bit value by at most a third of a level).
 GAMUT_TOLERANCE = 1e-4
+#: Relative chroma the gamut mapping gives up so that its table's first guess nearly always fits
+#: (:mod:`tinct.color.gamut_mapping`).
+GAMUT_MARGIN = 0.005
+#: Halvings of the a*b* scale for the colors the table's guess leaves outside.
+GAMUT_STEPS = 8

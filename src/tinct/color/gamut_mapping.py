@@ -14,12 +14,13 @@ import functools
 
 import numpy as np
 
-__all__ = ["GAMUT_MARGIN", "GAMUT_STEPS", "NO_TABLE", "max_chroma_table"]
+from tinct.color._compiled import compiled
+from tinct.color._pool import run_rows
 
-#: Relative chroma given up so that the table's first guess nearly always fits.
-GAMUT_MARGIN = 0.005
-#: Halvings of the a*b* scale for the colors the table's guess leaves outside.
-GAMUT_STEPS = 8
+# The margin and the halvings are numbers the compiled kernel checks: they live with the others.
+from tinct.color.constants import GAMUT_MARGIN, GAMUT_STEPS  # noqa: F401
+
+__all__ = ["GAMUT_MARGIN", "GAMUT_STEPS", "NO_TABLE", "max_chroma_table"]
 #: Stands for "no table yet": the kernel then clips out-of-gamut colors and counts them.
 NO_TABLE = np.zeros((0, 0), dtype=np.float32)
 
@@ -32,12 +33,9 @@ TABLE_SHAPE = (201, 721)
 def max_chroma_table() -> np.ndarray:
     """(201, 721) float32 largest chroma inside the sRGB gamut for L* = 0, 0.5, ..., 100 and
     hue = -π ... π in 0.5° steps (24 halvings of [0, 200] in float64, strict gamut: no
-    tolerance). Computed by the compiled kernels on the color thread pool, ~10 ms, once per
+    tolerance). Computed by the compiled kernels on the color thread pool, ~0.1 s on 2 cores, once per
     process."""
-    from tinct.color._pool import run_rows
-    from tinct.color.rgb8 import _ext
-
-    ext = _ext()
+    ext = compiled()
     rows, cols = TABLE_SHAPE
     table = np.empty(TABLE_SHAPE, np.float32)
     run_rows(lambda n, y0, y1: ext.max_chroma_rows(table, rows, cols, y0, y1), 1, rows, cols * 64)

@@ -4,10 +4,11 @@ The constants (:mod:`tinct.color.constants`) are the ones scikit-image uses
 (`skimage.color.rgb2lab` with its defaults), so results agree with it to float32 precision. Every
 constant is created on the input's device and dtype, and every operation is differentiable.
 
-Speed: float32 CPU tensors that need no gradient (``torch.no_grad``, ``inference_mode``, or simply
-``requires_grad=False``) are handed to :mod:`tinct.color.fast` (numba kernels on a thread pool),
-equal to the torch path here to ~1e-4 (L*a*b* units). :func:`rgb_to_lightness` gives L* alone
-(exact tables for uint8 images).
+This is the one reference path of each conversion: the same arithmetic whatever the tensor's
+size, device or ``requires_grad``. :mod:`tinct.color.fast` has the same conversions for float32
+CPU tensors without a gradient, ~10-25x faster, chosen by name by callers that want them and
+tested against these. :func:`rgb_to_lightness` gives L* alone (per-level tables for uint8 images,
+:mod:`tinct.color.rgb8`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tinct.color import fast, rgb8
+from tinct.color import rgb8
 from tinct.color.constants import EPSILON, FINV_T, KAPPA, LINEAR_T, SRGB_T, WHITE_D65, XYZ_FROM_RGB
 
 __all__ = ["lab_to_rgb", "linear_to_srgb", "rgb_to_lab", "rgb_to_lightness", "srgb_to_linear"]
@@ -52,8 +53,6 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """
     if rgb.dim() < 3 or rgb.shape[-3] != 3:
         raise ValueError(f"expected a (*, 3, H, W) tensor, got shape {tuple(rgb.shape)}")
-    if fast.fast_ok(rgb):
-        return fast.convert(rgb, "rgb_to_lab_chw", "rgb_to_lab_hwc")
     xyz = _apply_3x3(_matrix(XYZ_FROM_RGB, rgb), srgb_to_linear(rgb))
     xyz = xyz / _matrix(WHITE_D65, rgb).view(3, 1, 1)
     # Clamp inside the cube root's branch so its gradient stays finite at 0.
@@ -77,8 +76,6 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     """
     if lab.dim() < 3 or lab.shape[-3] != 3:
         raise ValueError(f"expected a (*, 3, H, W) tensor, got shape {tuple(lab.shape)}")
-    if fast.fast_ok(lab):
-        return fast.convert(lab, "lab_to_rgb_chw", None)
     L, a, b = lab.unbind(-3)
     fy = (L + 16) / 116
     fx = fy + a / 500
@@ -112,8 +109,6 @@ def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
         hwc = rgb.movedim(-3, -1).reshape(-1, *rgb.shape[-2:], 3).contiguous().numpy()
         planes = [rgb8.uint8_lightness(image) for image in hwc]
         return torch.from_numpy(np.stack(planes)).reshape(rgb.shape[:-3] + rgb.shape[-2:])
-    if fast.fast_ok(rgb):
-        return fast.convert(rgb, "lightness_chw", "lightness_hwc", 1)[..., 0, :, :]
     y = torch.einsum("j,...jhw->...hw", _matrix(XYZ_FROM_RGB[1], rgb), srgb_to_linear(rgb)) / WHITE_D65[1]
     f = torch.where(y > EPSILON, y.clamp(min=EPSILON) ** (1 / 3), KAPPA * y + 16 / 116)
     return 116 * f - 16

@@ -10,56 +10,29 @@ arithmetic, exact 8-bit rounding); L* within ~1e-4 of its ``rgb2lab``.
 
 from __future__ import annotations
 
-import functools
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from tinct.color._compiled import compiled
 from tinct.color._pool import run_chunks, run_rows
-from tinct.color.constants import (
-    EPSILON,
-    FINV_T,
-    GAMUT_TOLERANCE,
-    KAPPA,
-    LINEAR_TO_XYZN,
-    SRGB_T,
-    WHITE_D65,
-    XYZ_FROM_RGB,
-    XYZN_TO_LINEAR,
-)
-from tinct.color.gamut_mapping import GAMUT_MARGIN, GAMUT_STEPS, NO_TABLE, max_chroma_table
+from tinct.color.constants import EPSILON, KAPPA, LINEAR_TO_XYZN, SRGB_T, WHITE_D65, XYZ_FROM_RGB
+from tinct.color.gamut_mapping import NO_TABLE, max_chroma_table
 
 __all__ = ["lab_to_rgb_uint8", "lightness_chroma_to_rgb_uint8", "srgb8_to_lab", "uint8_lightness", "upsample_width"]
 
 
-@functools.cache
-def _ext() -> ModuleType:
-    """The compiled kernels, with the matrix set and their constants checked against ours."""
-    try:
-        from tinct.color import _rgb8
-    except ImportError as err:  # a source checkout used without `pip install -e .`
-        raise ImportError(
-            f"tinct's compiled color kernels are missing ({err}); reinstall tinct (pip install -e .) "
-            "with a C compiler available"
-        ) from err
-    ours = dict(
-        EPSILON=EPSILON, KAPPA=KAPPA, FINV_T=FINV_T, GAMUT_TOLERANCE=GAMUT_TOLERANCE,
-        GAMUT_MARGIN=GAMUT_MARGIN, GAMUT_STEPS=GAMUT_STEPS,
-    )  # fmt: skip
-    compiled = _rgb8.constants()
-    stale = [k for k, v in ours.items() if not np.isclose(np.float32(compiled[k]), np.float32(v), rtol=1e-7, atol=0)]
-    if stale:
-        raise ImportError(f"tinct.color._rgb8 was compiled with other constants ({', '.join(stale)}); rebuild it")
-    _rgb8.set_constants(np.ascontiguousarray(XYZN_TO_LINEAR, dtype=np.float64))
-    return _rgb8
+def _srgb8_to_linear(levels: Any) -> np.ndarray:
+    """8-bit sRGB levels (any shape, 0..255) → float64 linear sRGB in [0, 1]: the numpy form of
+    ``tinct.color.lab.srgb_to_linear`` (tested against it), for the per-level tables and hint colors."""
+    v = np.asarray(levels, dtype=np.float64) / 255
+    return np.where(v > SRGB_T, ((np.maximum(v, SRGB_T) + 0.055) / 1.055) ** 2.4, v / 12.92)
 
 
 def _levels_tables() -> tuple[np.ndarray, np.ndarray]:
     """(3, 256) float32 contribution of each channel's 8-bit level to Y / white, and (256,)
     float32 L* of the gray levels (float64 arithmetic, rounded once)."""
-    v = np.arange(256, dtype=np.float64) / 255
-    lin = np.where(v > SRGB_T, ((np.maximum(v, SRGB_T) + 0.055) / 1.055) ** 2.4, v / 12.92)
+    lin = _srgb8_to_linear(np.arange(256))
     y_parts = np.array(XYZ_FROM_RGB[1])[:, None] / WHITE_D65[1] * lin[None, :]
     y = lin * sum(XYZ_FROM_RGB[1]) / WHITE_D65[1]
     f = np.where(y > EPSILON, np.cbrt(y), KAPPA * y + 16 / 116)
@@ -96,7 +69,7 @@ def uint8_lightness(image: np.ndarray) -> np.ndarray:
     rgb = np.ascontiguousarray(image)
     height, width = rgb.shape[:2]
     out = np.empty((height, width), np.float32)
-    ext = _ext()
+    ext = compiled()
     run_rows(lambda n, y0, y1: ext.lightness8(rgb, out, Y_PARTS, L_GRAY, width, height, y0, y1), 1, height, width)
     return out
 
@@ -104,8 +77,7 @@ def uint8_lightness(image: np.ndarray) -> np.ndarray:
 def srgb8_to_lab(colors: np.ndarray) -> np.ndarray:
     """(..., 3) 8-bit sRGB colors (e.g. a handful of hint colors) → (..., 3) float64 L*a*b*, by
     the textbook formulas in float64 (a few colors: no kernel needed)."""
-    v = np.asarray(colors, dtype=np.float64) / 255
-    lin = np.where(v > SRGB_T, ((np.maximum(v, SRGB_T) + 0.055) / 1.055) ** 2.4, v / 12.92)
+    lin = _srgb8_to_linear(colors)
     t = lin @ LINEAR_TO_XYZN.T  # X, Y, Z over the white point
     f = np.where(t > EPSILON, np.cbrt(t), KAPPA * t + 16 / 116)
     return np.stack((116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])), axis=-1)
@@ -200,7 +172,7 @@ def _rgb8(
     row_index = np.ascontiguousarray(row_index, dtype=np.int64)
     row_frac = np.ascontiguousarray(row_frac, dtype=np.float32)
     low_rows = ab_rows.shape[1]
-    ext = _ext()
+    ext = compiled()
     # The gamut table (~0.1 s to build) is only built once some color is out of gamut: the kernel
     # leaves such colors clipped and counts them while it has no table; those rows are then redone.
     built = max_chroma_table.cache_info().currsize > 0

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from tinct.color.lab import rgb_to_lab
+from tinct.color.fast import rgb_to_lab  # float32 CPU crops, no gradient: the fast kernels
 from tinct.data.cache import PhotoCache
 from tinct.data.degrade import apply_old_print, random_old_print
 from tinct.data.hints import simulate_hints

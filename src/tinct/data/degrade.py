@@ -127,7 +127,7 @@ def old_print_photo(rgb: np.ndarray, damage: OldPrint, seed: int) -> np.ndarray:
     """A color photo whose lightness has aged like an old print while its a*b* is kept: (H, W, 3)
     uint8 sRGB → (H, W, 3) uint8 sRGB. Its gray version is what a user would scan, and its chroma is
     the truth a colorizer is scored against."""
-    from tinct.color.lab import lab_to_rgb, rgb_to_lab
+    from tinct.color.fast import lab_to_rgb, rgb_to_lab  # float32 CPU, no gradient
 
     lab = rgb_to_lab(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0)
     lab[0] = torch.from_numpy(apply_old_print(lab[0].numpy(), damage, np.random.default_rng(seed)))

@@ -18,12 +18,10 @@ Needs the ``onnx`` extra (``pip install 'tinct[onnx]'``: onnx and onnxruntime).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
 import os
-import types
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,81 +43,12 @@ __all__ = ["DEFAULT_OPSET", "METADATA_KEY", "OnnxColorizer", "export_onnx", "rea
 TOLERANCE = 1e-3
 
 
-def _upsample_like_skip(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-    # The unet's up blocks resize to `skip.shape[-2:]`, which tracing records as constants. For
-    # valid input sizes every skip is exactly twice the size of x, so a ×2 resize is the same
-    # operation and stays dynamic in the graph.
-    x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-    return self.body(torch.cat((x, skip), dim=1))
-
-
-def _same_pad_conv(self, x: torch.Tensor) -> torch.Tensor:
-    left, right, top, bottom = self.export_pads
-    if left == right and top == bottom:  # symmetric (every stride-1 conv): the conv pads by itself
-        return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
-    return F.conv2d(F.pad(x, self.export_pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-
-
-def _even_size_pads(conv: nn.Conv2d) -> list[int]:
-    # TensorFlow 'SAME' padding of a conv is total = (ceil(n / s) - 1)·s + k - n. Tracing bakes the
-    # ceil of the example size in, so give the constant it has for every valid input: the sizes a
-    # strided conv sees are even (inputs are multiples of size_multiple = 32), hence total = k - s.
-    pads: list[int] = []
-    for k, s in zip(conv.kernel_size[::-1], conv.stride[::-1], strict=True):
-        if s not in (1, 2):
-            raise ValueError(f"cannot export a 'SAME'-padded convolution with stride {s}")
-        total = max(k - s, 0)
-        pads += [total // 2, total - total // 2]
-    return pads
-
-
-def _pool_hints_by_ratio(ab_mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    # tinct.models.unet.pool_hints adapts the pooling to `size`, which the exporter cannot do with
-    # dynamic sizes. For valid inputs the ratio of the hint maps to each decoder stage is a fixed
-    # power of two, so the same pooling is an average pool with that ratio as kernel and stride.
-    ratio = (int(ab_mask.shape[-2]) // int(size[0]), int(ab_mask.shape[-1]) // int(size[1]))
-    if ratio == (1, 1):
-        return ab_mask
-    mask = ab_mask[:, 2:3]
-    weighted = F.avg_pool2d(torch.cat((ab_mask[:, :2] * mask, mask), dim=1), ratio, ratio)
-    covered = weighted[:, 2:3]
-    color = weighted[:, :2] / covered.clamp(min=1e-6)
-    return torch.cat((color, (covered > 0).to(ab_mask.dtype)), dim=1)
-
-
-@contextlib.contextmanager
-def _export_patches():
-    """Swap module-level helpers for trace-friendly equivalents while tracing (not thread-safe:
-    do not run the unet in other threads during an export)."""
-    from tinct.models import unet
-
-    original = getattr(unet, "pool_hints", None)
-    if original is not None:
-        unet.pool_hints = _pool_hints_by_ratio
-    try:
-        yield
-    finally:
-        if original is not None:
-            unet.pool_hints = original
-
-
-def _trace_friendly(model: ColorizationModel) -> ColorizationModel:
-    """A CPU float32 eval copy of ``model`` whose size-dependent ops trace as dynamic graphs."""
-    from tinct.models._efficientnet import _SamePadConv2d
-    from tinct.models.unet import _UpBlock
-
-    model = copy.deepcopy(model).to("cpu", torch.float32).eval()
-    for module in model.modules():
-        if isinstance(module, _UpBlock):
-            module.forward = types.MethodType(_upsample_like_skip, module)
-        elif isinstance(module, _SamePadConv2d):
-            module.export_pads = _even_size_pads(module)
-            module.forward = types.MethodType(_same_pad_conv, module)
-    return model
-
-
 class OnnxColorizer(nn.Module):
     """Trace-friendly wrapper: ``(L, [hints], [vividness]) → decoded a*b*`` (see module doc).
+
+    It patches nothing: the models' own forwards trace to graphs that are valid at every input
+    size they accept (constant 'SAME' pads and ×2 resizes in the unet, pooling by a fixed ratio in
+    ``tinct.ops.pool_hints``); the decoding is the wrapper's own, as one graph.
 
     Args:
         model: any ``ColorizationModel``.
@@ -130,7 +59,7 @@ class OnnxColorizer(nn.Module):
         super().__init__()
         if vividness is not None:
             check_vividness(vividness)
-        self.model = _trace_friendly(model)
+        self.model = copy.deepcopy(model).to("cpu", torch.float32).eval()  # the caller's stays where it is
         self.head = model.config.head
         self.hints = bool(model.config.hints)
         self.vividness = vividness
@@ -235,7 +164,7 @@ def export_onnx(
     # The graph is built, labelled and verified in memory and only then written, through the one
     # atomic writer: a failed verification leaves neither a file nor a temporary file behind.
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad(), _export_patches():
+    with warnings.catch_warnings(), torch.no_grad():
         # The TorchScript-based exporter warns about its own deprecation and about tracing the
         # models' size checks (Python booleans); neither matters for these graphs.
         warnings.simplefilter("ignore")

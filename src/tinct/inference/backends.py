@@ -29,7 +29,6 @@ import numpy as np
 import tinct
 from tinct.inference.spec import ModelSpec
 from tinct.threads import get_num_threads, torch_threads_set
-from tinct.vividness import check_vividness
 
 if TYPE_CHECKING:
 
@@ -45,8 +44,11 @@ __all__ = [
     "TorchBackend",
     "cache_dir",
     "cached_onnx_path",
+    "check_backend_choice",
     "create_backend",
     "onnxruntime_available",
+    "same_model",
+    "warn_auto_falls_back",
 ]
 
 BACKENDS = ("torch", "onnxruntime", "auto")
@@ -60,6 +62,7 @@ AUTO_PREFERS_ONNXRUNTIME = True
 
 class Backend(Protocol):
     name: str
+    spec: ModelSpec  # the model it runs
 
     def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray: ...
 
@@ -75,6 +78,7 @@ class TorchBackend:
         if torch_threads_set():  # `--threads N` given before torch was imported
             torch.set_num_threads(get_num_threads())
         self.model = model
+        self.spec = ModelSpec.from_model(model)
 
     def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray:
         """See the module docstring; ``hints``: (1, 3, h, w) or None."""
@@ -87,12 +91,22 @@ class TorchBackend:
         with torch.inference_mode():
             # A copy: the small image is tiny, and often a read-only view of a PIL image.
             x = torch.from_numpy(np.array(L_small, dtype=np.float32)).to(device=device, dtype=dtype)[None, None]
-            if model.config.hints and hints is None:
-                # Hint models were trained with an all-zero hint tensor for "no hints", not without it.
-                hints = np.zeros((1, 3, *x.shape[-2:]), np.float32)
             h = None if hints is None else torch.from_numpy(np.array(hints, dtype=np.float32)).to(device, dtype)
             ab = model.decode(model(x, h), vividness)
         return ab[0].to("cpu", torch.float32).numpy()
+
+
+def same_model(name: Any, config: Any, other_name: Any, other_config: Any) -> bool:
+    """Whether two descriptions (architecture, config dict) are of the same model: the one rule for
+    matching an ONNX export to its weights or to a model in memory. ``pretrained`` (how training
+    began, which weights files leave out) and ``name`` (the architecture, compared on its own) are
+    not part of what the weights are."""
+    if name != other_name or not isinstance(config, dict) or not isinstance(other_config, dict):
+        return False
+    ignored = ("pretrained", "name")
+    return {k: v for k, v in config.items() if k not in ignored} == {
+        k: v for k, v in other_config.items() if k not in ignored
+    }
 
 
 def onnxruntime_available() -> bool:
@@ -186,7 +200,7 @@ class OnnxRuntimeBackend:
         # One session serves both the metadata check and the runs.
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         meta = read_onnx_metadata(self.path, self.session)
-        if spec is not None and (meta.get("model") != spec.name or meta.get("config") != spec.config):
+        if spec is not None and not same_model(meta.get("model"), meta.get("config"), spec.name, spec.config):
             raise ValueError(
                 f"{self.path}: exported from {meta.get('model')!r} with config {meta.get('config')}, "
                 f"not from this {spec.name!r} model"
@@ -216,11 +230,12 @@ class OnnxRuntimeBackend:
 
     def run(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray:
         """See the module docstring; ``hints``: (1, 3, h, w) or None."""
-        v = self.spec.default_vividness if vividness is None else float(vividness)
-        check_vividness(v)
+        v = self.spec.default_vividness if vividness is None else float(vividness)  # checked by the Colorizer
         L = np.ascontiguousarray(np.asarray(L_small, dtype=np.float32))[None, None]
         feeds: dict[str, Any] = {"L": L}
         if "hints" in self.input_names:
+            # An ONNX graph has no optional inputs: its "hints" input is required, and the export
+            # documents all zeros as "no hints" (what the torch model's forward uses for None).
             h = np.zeros((1, 3, *L.shape[-2:]), np.float32) if hints is None else hints
             feeds["hints"] = np.ascontiguousarray(h, dtype=np.float32)
         if "vividness" in self.input_names:
@@ -238,7 +253,7 @@ def open_weights_onnx(
 ) -> tuple[OnnxRuntimeBackend, ColorizationModel | None]:
     """An ONNX Runtime backend for the weights file ``weights``, without importing torch when its
     export is cached. ``weights`` is a tinct ``.safetensors`` file or a published checkpoint as
-    downloaded (e.g. DDColor's ``.pth``; see ``tinct.models.loading.load_published``), whose
+    downloaded (e.g. DDColor's ``.pth``; see ``tinct.models.loading.load_model``), whose
     cached export is found by the file's bytes alone.
 
     Returns:
@@ -264,10 +279,7 @@ def open_weights_onnx(
             model, _ = load_model(weights)
             return OnnxRuntimeBackend.for_model(model, onnx_path), model
         backend = OnnxRuntimeBackend(onnx_path)
-        # Weights files leave out "pretrained" (how training began, not what the weights are).
-        theirs = {k: v for k, v in backend.spec.config.items() if k not in ("pretrained", "name")}
-        ours = {k: v for k, v in config.items() if k not in ("pretrained", "name")}
-        if backend.spec.name != name or theirs != ours:
+        if not same_model(backend.spec.name, backend.spec.config, name, config):
             raise ValueError(
                 f"{onnx_path}: exported from {backend.spec.name!r} with config {backend.spec.config}, "
                 f"not from {weights} ({name!r} with config {config})"
@@ -298,6 +310,25 @@ def export_to_cache(model: ColorizationModel, path: Path) -> None:
     export_onnx(model, path, opset=DEFAULT_OPSET, verify=True)
 
 
+def check_backend_choice(name: str, onnx_path: str | os.PathLike | None = None) -> None:
+    """Refuse an unknown backend name, and an ONNX file with the torch backend (which would
+    silently not use it): the one check, made before anything is loaded.
+
+    Raises:
+        ValueError: one line saying what to choose instead.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if name == "torch" and onnx_path is not None:
+        raise ValueError("an ONNX file was given with the torch backend; use --backend onnxruntime or auto")
+
+
+def warn_auto_falls_back(err: BaseException) -> None:
+    """Log why ``"auto"`` runs the model in torch after ONNX Runtime failed (auto means "whatever
+    works": it never fails where torch would not)."""
+    log.warning("onnxruntime backend unavailable (%s); using torch", " ".join(str(err).split()))
+
+
 def create_backend(
     name: str, model: ColorizationModel, onnx_path: str | os.PathLike | None = None
 ) -> TorchBackend | OnnxRuntimeBackend:
@@ -307,11 +338,8 @@ def create_backend(
     the model is on the CPU and :data:`AUTO_PREFERS_ONNXRUNTIME`; if exporting or loading fails it
     logs a warning and falls back to PyTorch. An explicit ``"onnxruntime"`` raises instead.
     """
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    check_backend_choice(name, onnx_path)
     if name == "torch":
-        if onnx_path is not None:
-            raise ValueError("an ONNX file was given but the backend is 'torch'; use --backend onnxruntime or auto")
         return TorchBackend(model)
     param = next(model.parameters(), None)
     on_cpu = param is None or param.device.type == "cpu"
@@ -321,7 +349,7 @@ def create_backend(
         try:
             return OnnxRuntimeBackend.for_model(model, onnx_path)
         except Exception as err:  # auto means "whatever works": never fail where torch would not
-            log.warning("onnxruntime backend unavailable (%s); using torch", " ".join(str(err).split()))
+            warn_auto_falls_back(err)
     elif onnx_path is not None:
         why = "the model is not on the CPU" if not on_cpu else "onnxruntime is not installed"
         log.warning("ignoring %s: %s; using torch", onnx_path, why)

@@ -23,52 +23,47 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
 import unicodedata
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from tinct.inference import provenance
 from tinct.inference.colorizer import Colorizer
-from tinct.inference.reference import Reference, load_references
+from tinct.inference.reference import Reference, digest_references, load_references
 from tinct.io.images import (
     IMAGE_EXTENSIONS,
     WRITE_FORMATS,
     ImageReadError,
     ImageWriteError,
     list_images,
+    output_encoding,
     read_image,
     temp_file_target,
     write_image,
 )
 from tinct.io.video import VIDEO_EXTENSIONS, is_video_path
-from tinct.vividness import check_vividness
 
 __all__ = [
-    "OUTPUT_FORMATS",
     "BatchReport",
     "Shard",
     "colorize_paths",
     "plan_outputs",
     "rank_log_path",
     "shard_index",
+    "single_output",
     "wait_for_all_ranks",
 ]
 
-#: ``fmt`` value → output suffix.
-OUTPUT_FORMATS = {
-    "png": ".png",
-    "jpg": ".jpg",
-    "jpeg": ".jpg",
-    "webp": ".webp",
-    "tiff": ".tiff",
-    "tif": ".tif",
-}
+_log = logging.getLogger(__name__)
+
 #: Errors that cost one file, not the batch.
 _FILE_ERRORS = (ImageReadError, ImageWriteError, ValueError, OSError, MemoryError)
 
@@ -84,6 +79,8 @@ class BatchReport:
     done: int = 0
     skipped: int = 0
     failed: list[str] = dataclasses.field(default_factory=list)
+    #: One ``"output: why"`` line per skipped file (also printed as it happens, unless quiet).
+    skip_reasons: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -271,10 +268,7 @@ def _suffix(src: Path, fmt: str | None) -> str:
     if is_video_path(src):
         return ".mp4"  # H.264 in MP4 whatever the input's container; fmt is for images
     if fmt is not None:
-        key = fmt.lower().lstrip(".")
-        if key not in OUTPUT_FORMATS:
-            raise ValueError(f"unsupported output format {fmt!r}; choose one of png, jpg, webp, tiff")
-        return OUTPUT_FORMATS[key]
+        return output_encoding(fmt).suffix
     # Keep the input's format when we can write it; GIF, BMP & co. become lossless PNG.
     return src.suffix if src.suffix.lower() in WRITE_FORMATS else ".png"
 
@@ -293,6 +287,47 @@ def _is_inside(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def single_output(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, fmt: str | None = None) -> Path | None:
+    """The output file ``out`` names, or ``None`` when ``out`` is a folder.
+
+    ``out`` names a file when it is not an existing folder, does not end with a separator, and
+    either has an image or video suffix or is an existing file: ``tinct colorize old.jpg -o
+    colored.jpg`` writes that file, as ``tinct export -o`` does. Anything else is a folder
+    (created if needed), as before: ``-o out``, ``-o out/``.
+
+    Raises:
+        ValueError: one line naming ``-o`` and the reason: a file for several inputs or a
+            folder; a suffix that cannot hold the input (a photo as ``.mp4``, a video as
+            ``.jpg``, ``.gif``); a ``fmt`` that disagrees with the suffix; ``out`` is the input.
+    """
+    text = os.fspath(out)
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        return None
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not os.path.lexists(path):
+        return None  # a folder to create, e.g. -o out
+    if len(inputs) != 1 or Path(inputs[0]).is_dir():
+        what = f"{len(inputs)} inputs" if len(inputs) != 1 else f"the folder {inputs[0]}"
+        kind = "an existing file" if os.path.lexists(path) else "a file"
+        raise ValueError(f"-o {text}: names {kind}, but {what} need an output folder (e.g. -o out/)")
+    src = Path(inputs[0])
+    if is_video_path(src):
+        if suffix != ".mp4":
+            raise ValueError(f"-o {text}: {src} is a video, written as H.264 MP4: name a .mp4 file or a folder")
+    elif suffix not in WRITE_FORMATS:
+        raise ValueError(
+            f"-o {text}: cannot write a photo as {suffix or 'a file without a suffix'}; "
+            "name a .png, .jpg, .webp or .tiff file, or a folder"
+        )
+    elif fmt is not None and WRITE_FORMATS[_suffix(Path("x"), fmt)] != WRITE_FORMATS[suffix]:
+        raise ValueError(f"-o {text} and --format {fmt} disagree; drop --format (the suffix decides)")
+    same = _file_key(path)
+    if same is not None and same == _file_key(src):
+        raise ValueError(f"-o {text}: is the input itself; tinct never overwrites an input (name another file)")
+    return path
 
 
 def plan_outputs(
@@ -317,6 +352,9 @@ def _plan(
     inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, fmt: str | None
 ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path | None, str]]]:
     """:func:`plan_outputs`, with each problem as ``(input, output or None, line)``."""
+    inputs = list(inputs)
+    if (dst := single_output(inputs, out_dir, fmt)) is not None:
+        return [(Path(inputs[0]), dst)], []
     out_dir = Path(out_dir)
     out_real = out_dir.resolve()
     pairs: list[tuple[Path, Path]] = []
@@ -379,7 +417,7 @@ def _warnings_as_lines(lines: list[str]) -> Iterator[None]:
 def colorize_paths(
     inputs: list[str | os.PathLike],
     out_dir: str | os.PathLike,
-    colorizer: Colorizer,
+    colorizer: Colorizer | Callable[[], Colorizer],
     *,
     fmt: str | None = None,
     overwrite: bool = False,
@@ -389,17 +427,26 @@ def colorize_paths(
     hints: Sequence[Any] | None = None,
     vividness: float | None = None,
     reference: Any = None,
+    settings: Mapping[str, Any] | None = None,
+    compare: bool = False,
+    quiet: bool = False,
 ) -> BatchReport:
     """Colorize files and folders into ``out_dir``.
 
     Args:
         inputs: image files and/or folders (walked recursively, structure mirrored).
-        out_dir: created if needed. May be an input folder: inputs are still never overwritten.
-        colorizer: the model to use.
+        out_dir: an output folder, created if needed (it may be an input folder: inputs are
+            still never overwritten), or, for a single photo or video, an output file (see
+            :func:`single_output`: ``old.jpg`` → ``colored.png``).
+        colorizer: the model to use, or a function that loads it: called only when some file
+            needs colorizing, so a rerun with nothing to do loads no model.
         fmt: output format ``"png"``, ``"jpg"``, ``"webp"`` or ``"tiff"``; ``None`` keeps each
             input's own format (formats we cannot write, e.g. GIF or BMP, become PNG).
-        overwrite: replace existing outputs; otherwise they are skipped (and counted), which
-            makes an interrupted batch resumable.
+        overwrite: replace every existing output. Otherwise an existing output is skipped when
+            its recorded settings (``tinct.inference.provenance``) equal ``settings`` (so an
+            interrupted batch resumes), made again when they differ (it is tinct's own output
+            of other settings: e.g. a rerun with another vividness), and skipped with a line
+            saying so when it records none (a file tinct did not write is never replaced).
         progress: show a tqdm bar on stderr (only when stderr is a terminal).
         shard: do only this process's share of the outputs (see :class:`Shard`); default all.
             Every process plans the whole batch the same way and keeps its own outputs;
@@ -413,7 +460,13 @@ def colorize_paths(
             pixels): an image a hint falls outside of fails, the rest go on.
         vividness: saturation in [0, 1] for every image; default the colorizer's.
         reference: color photos for every image and video (see ``Colorizer.colorize``),
-            prepared once here.
+            prepared once here; recorded in the outputs' settings.
+        settings: what the outputs depend on (``provenance.describe``), recorded in each output;
+            default: described from ``colorizer`` when it is a Colorizer loaded from a file.
+        compare: also write a before/after picture beside each output
+            (``provenance.compare_path``: the gray input left, the colorization right; a film
+            gets a side-by-side film).
+        quiet: print nothing but failures (no progress bar, no skip lines).
 
     Returns:
         A :class:`BatchReport` of this shard. Every failure is also printed to stderr as one
@@ -426,12 +479,23 @@ def colorize_paths(
     """
     if fmt is not None:
         _suffix(Path("x"), fmt)  # fail before doing anything
-    if vividness is not None:
-        check_vividness(vividness)
     hints = list(hints) if hints else None
-    if hints and not colorizer.accepts_hints:
-        raise ValueError(f"hints were given but the model {colorizer.spec.name!r} takes no hints")
     references = None if reference is None else load_references(reference)
+    model = _Model(colorizer, hints, vividness)
+    if isinstance(colorizer, Colorizer):
+        model.get()  # checks the request at once
+        if settings is None and colorizer.source is not None:
+            settings = provenance.describe(
+                colorizer.source,
+                size=colorizer.size,
+                vividness=colorizer.vividness if vividness is None else vividness,
+                hints=hints,
+            )
+            if references is not None:
+                settings = {**settings, "references": digest_references(references)}
+    if quiet:
+        progress = False
+    want = _Wanted(overwrite, settings, compare)
     shard = shard or Shard()
     out_dir = Path(out_dir)
     report = BatchReport()
@@ -472,7 +536,9 @@ def colorize_paths(
         _remove_stale_temps([dst for _, dst in mine], others)
         input_keys = {key for key in (_file_key(src) for src, _ in pairs) if key is not None}
         desc = f"colorize rank {shard.rank}/{shard.world_size}" if shard.enabled else "colorize"
-        bar = tqdm(mine, desc=desc, unit="image", disable=None if progress else True, file=sys.stderr)
+        # One file has no use for a bar of files (a film's own bar counts its frames).
+        show = None if progress and len(mine) > 1 else True
+        bar = tqdm(mine, desc=desc, unit="file", disable=show, file=sys.stderr)
 
         def finish(item: _InFlight) -> None:
             status, error = item.outcome.result()
@@ -482,11 +548,16 @@ def colorize_paths(
                 fail(error)
             elif status == "skipped":
                 report.skipped += 1
+                report.skip_reasons.append(error)
+                if not quiet:
+                    tqdm.write(error, file=sys.stderr)
+                error = None
             else:
                 report.done += 1
+                _log.info("%s -> %s in %.2f s", item.src, item.dst, time.perf_counter() - item.start)
             record(item.src, item.dst, status, time.perf_counter() - item.start, error, "; ".join(item.notes) or None)
 
-        with _Pipeline(colorizer, overwrite, hints, vividness, references) as pipeline:
+        with _Pipeline(model, want, hints, vividness, references) as pipeline:
             for src, dst in bar:
                 if is_video_path(src):
                     # A video keeps both cores busy by itself (tinct.video.colorize): the photos
@@ -495,9 +566,7 @@ def colorize_paths(
                         finish(item)
                     video = _InFlight(src, dst, time.perf_counter(), [], concurrent.futures.Future())
                     video.outcome.set_result(
-                        _colorize_video(
-                            src, dst, colorizer, overwrite, input_keys, hints, vividness, references, progress
-                        )
+                        _colorize_video(src, dst, model, want, input_keys, hints, vividness, references, progress)
                     )
                     finish(video)
                     continue
@@ -511,6 +580,39 @@ def colorize_paths(
         if journal is not None:
             journal.close()
     return report
+
+
+class _Model:
+    """The colorizer, or the function that loads it, called the first time a file needs it."""
+
+    def __init__(
+        self, colorizer: Colorizer | Callable[[], Colorizer], hints: list[Any] | None, vividness: float | None
+    ) -> None:
+        self._colorizer = colorizer if isinstance(colorizer, Colorizer) else None
+        self._load = colorizer
+        self._request = (hints, vividness)
+        self._checked = False
+
+    def get(self) -> Colorizer:
+        if self._colorizer is None:
+            self._colorizer = self._load()
+        if not self._checked:  # once, at the batch's boundary (Colorizer.check_request)
+            self._colorizer.check_request(*self._request)
+            self._checked = True
+        return self._colorizer
+
+
+@dataclasses.dataclass(frozen=True)
+class _Wanted:
+    """What the outputs should be: replace them all, made with these settings, with a before/after."""
+
+    overwrite: bool
+    settings: Mapping[str, Any] | None
+    compare: bool
+
+    @property
+    def description(self) -> str | None:
+        return None if self.settings is None else provenance.encode_settings(self.settings)
 
 
 @dataclasses.dataclass
@@ -541,13 +643,13 @@ class _Pipeline:
 
     def __init__(
         self,
-        colorizer: Colorizer,
-        overwrite: bool,
+        model: _Model,
+        want: _Wanted,
         hints: list[Any] | None,
         vividness: float | None,
         references: tuple[Reference, ...] | None = None,
     ):
-        self.colorizer, self.overwrite, self.hints, self.vividness = colorizer, overwrite, hints, vividness
+        self.model, self.want, self.hints, self.vividness = model, want, hints, vividness
         self.references = references
         self.model_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-colorize")
         self.write_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-write")
@@ -566,14 +668,14 @@ class _Pipeline:
 
     def submit(self, src: Path, dst: Path, input_keys: set) -> None:
         item = _InFlight(src, dst, time.perf_counter(), [], concurrent.futures.Future())
-        done = _read_one(src, dst, self.overwrite, input_keys, item.notes)
+        done = _read_one(src, dst, self.want, input_keys, item.notes)
         if isinstance(done, tuple):  # skipped or failed before any work
             item.outcome.set_result(done)
         else:
             colorized = self.model_stage.submit(
-                self.colorizer.colorize, done, hints=self.hints, vividness=self.vividness, reference=self.references
+                self.model.get().colorize, done, hints=self.hints, vividness=self.vividness, reference=self.references
             )
-            item.outcome = self.write_stage.submit(_write_one, src, dst, colorized, self.overwrite)
+            item.outcome = self.write_stage.submit(_write_one, src, dst, done, colorized, self.want)
         self.flight.append(item)
 
     def ready(self) -> Iterator[_InFlight]:
@@ -587,26 +689,44 @@ class _Pipeline:
             yield self.flight.popleft()
 
 
-def _nothing_to_do(src: Path, dst: Path, overwrite: bool, input_keys: set) -> tuple[str, str | None] | None:
-    """``(status, error)`` when ``src`` (a photo or a video) is not to be colorized: failed (no
-    such file, or its output would overwrite an input) or skipped (the output exists); else None."""
+def _nothing_to_do(src: Path, dst: Path, want: _Wanted, input_keys: set) -> tuple[str, str | None] | None:
+    """``(status, line)`` when ``src`` (a photo or a video) is not to be colorized: failed (no
+    such file, or its output would overwrite an input) or skipped (with the reason: the output
+    is up to date, or exists and is not tinct's); else None (to do, replacing any tinct output
+    of other settings)."""
     try:
         if not src.exists():  # may raise, e.g. PermissionError on a folder above it
             raise ImageReadError(src, "no such file")
     except _FILE_ERRORS as err:
         return "failed", _reason(src, err)
-    if os.path.lexists(dst):
-        if _file_key(dst) in input_keys:
-            return "failed", f"{src}: output {dst} is an input file; refusing to overwrite it"
-        if not overwrite:
-            return "skipped", None
-    return None
+    if not os.path.lexists(dst):
+        return None
+    if _file_key(dst) in input_keys:
+        return "failed", f"{src}: output {dst} is an input file; refusing to overwrite it"
+    if want.overwrite:
+        return None
+    found = provenance.read_settings(dst)
+    if want.settings is None:
+        return "skipped", f"{dst}: exists; skipped (overwrite replaces it)"
+    if found is None:
+        return "skipped", f"{dst}: exists and does not say how it was made; skipped (--overwrite replaces it)"
+    if found != want.settings:
+        return None  # tinct's own output of other settings (e.g. another --vividness): made again
+    if want.compare and provenance.read_settings(provenance.compare_path(dst)) != want.settings:
+        return None
+    return "skipped", f"{dst}: up to date (made from this input with the same model and settings); skipped"
 
 
-def _read_one(src: Path, dst: Path, overwrite: bool, input_keys: set, notes: list[str]) -> Any:
-    """Stage 1: the decoded photo ((H, W) or (H, W, 3) uint8), or ``(status, error)`` when there
-    is nothing to colorize (skipped: the output exists; failed: a one-line reason)."""
-    if (done := _nothing_to_do(src, dst, overwrite, input_keys)) is not None:
+def _may_replace(dst: Path, want: _Wanted) -> bool:
+    """Whether writing ``dst`` may replace a file there: with ``overwrite``, or when the file
+    there is tinct's own output (it records settings; :func:`_nothing_to_do` found them different)."""
+    return want.overwrite or (want.settings is not None and provenance.read_settings(dst) is not None)
+
+
+def _read_one(src: Path, dst: Path, want: _Wanted, input_keys: set, notes: list[str]) -> Any:
+    """Stage 1: the decoded photo ((H, W) or (H, W, 3) uint8), or ``(status, line)`` when there
+    is nothing to colorize (skipped: why; failed: a one-line reason)."""
+    if (done := _nothing_to_do(src, dst, want, input_keys)) is not None:
         return done
     try:
         with _warnings_as_lines(notes):
@@ -615,15 +735,34 @@ def _read_one(src: Path, dst: Path, overwrite: bool, input_keys: set, notes: lis
         return "failed", _reason(src, err)
 
 
-def _write_one(src: Path, dst: Path, colorized: concurrent.futures.Future, overwrite: bool) -> tuple[str, str | None]:
-    """Stages 2 and 3: wait for the colorized photo, then encode and write it atomically."""
+def _before(pixels: Any) -> Any:
+    """The gray picture the model saw, (H, W, 3) uint8: the input's L* as sRGB gray."""
+    import numpy as np
+
+    from tinct.inference.colorizer import combine_lab, image_lightness
+
+    return combine_lab(image_lightness(np.asarray(pixels)), None)
+
+
+def _write_one(
+    src: Path, dst: Path, pixels: Any, colorized: concurrent.futures.Future, want: _Wanted
+) -> tuple[str, str | None]:
+    """Stages 2 and 3: wait for the colorized photo, then encode and write it atomically (and
+    its before/after picture with ``want.compare``)."""
+    import numpy as np
+
     try:
         result = colorized.result()
-        write_image(dst, result, protect=[src], overwrite=overwrite)
+        replace = _may_replace(dst, want)
+        write_image(dst, result, protect=[src], overwrite=replace, description=want.description)
+        if want.compare:
+            side = provenance.compare_path(dst)
+            pair = np.concatenate([_before(pixels), result], axis=1)
+            write_image(side, pair, protect=[src], overwrite=True, description=want.description)
         return "ok", None
     except ImageWriteError as err:
-        if not overwrite and os.path.lexists(dst):  # another process wrote it meanwhile
-            return "skipped", None
+        if not want.overwrite and os.path.lexists(dst):  # another process wrote it meanwhile
+            return "skipped", f"{dst}: written by another process meanwhile; skipped"
         return "failed", _reason(src, err)
     except _FILE_ERRORS as err:
         return "failed", _reason(src, err)
@@ -632,8 +771,8 @@ def _write_one(src: Path, dst: Path, colorized: concurrent.futures.Future, overw
 def _colorize_video(
     src: Path,
     dst: Path,
-    colorizer: Colorizer,
-    overwrite: bool,
+    model: _Model,
+    want: _Wanted,
     input_keys: set,
     hints: list[Any] | None,
     vividness: float | None,
@@ -646,8 +785,9 @@ def _colorize_video(
     # tinct.video builds on inference; imported here, when a video comes up, to keep that direction.
     from tinct.video.colorize import colorize_video
 
-    if (done := _nothing_to_do(src, dst, overwrite, input_keys)) is not None:
+    if (done := _nothing_to_do(src, dst, want, input_keys)) is not None:
         return done
+    colorizer = model.get()
     bar = tqdm(desc=src.name, unit="frame", leave=False, disable=None if progress else True, file=sys.stderr)
 
     def step(done: int, total: int | None) -> None:
@@ -663,13 +803,15 @@ def _colorize_video(
             hints=hints,
             vividness=vividness,
             reference=references,
-            overwrite=overwrite,
+            overwrite=_may_replace(dst, want),
             progress=step,
+            description=want.description,
+            compare=provenance.compare_path(dst) if want.compare else None,
         )
         return "ok", None
     except ImageWriteError as err:
-        if not overwrite and os.path.lexists(dst):
-            return "skipped", None
+        if not want.overwrite and os.path.lexists(dst):
+            return "skipped", f"{dst}: written by another process meanwhile; skipped"
         return "failed", _reason(src, err)
     except (*_FILE_ERRORS, ImportError) as err:
         return "failed", _reason(src, err)

@@ -20,7 +20,6 @@ included, so a `tinct colorize` process spends its time on the photo, not on loa
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -33,9 +32,10 @@ from PIL import Image
 from tinct.color.rgb8 import lightness_chroma_to_rgb_uint8, uint8_lightness
 from tinct.inference.hint_specs import parse_hints
 from tinct.inference.hints import propagate_hints, rasterize_hints
+from tinct.inference.lookup import DEFAULT_NAME, resolve_weights
 from tinct.inference.reference import Reference, apply_reference, load_references, match_best
 from tinct.inference.spec import ModelSpec
-from tinct.io.images import read_image
+from tinct.io.images import _to_rgb_array, read_image
 from tinct.vividness import check_vividness
 
 if TYPE_CHECKING:
@@ -46,115 +46,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "BUNDLED_WEIGHTS_DIR",
-    "Colorizer",
-    "WeightsInfo",
-    "bundled_weights",
-    "combine_lab",
-    "image_lightness",
-    "resolve_weights",
-]
-
-#: Folder of the weights files shipped inside the package (``<name>.safetensors``).
-BUNDLED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_NAME = "default"
+__all__ = ["Colorizer", "combine_lab", "image_lightness"]
 
 #: Each hint paints a square of this side at the working resolution.
 HINT_PATCH = 1
-
-
-# --------------------------------------------------------------------------------------------
-# Weights lookup
-
-
-@dataclasses.dataclass(frozen=True)
-class WeightsInfo:
-    """What a weights file says about itself (read from its header only)."""
-
-    name: str
-    path: Path
-    size_mb: float
-    model: str | None = None  # architecture, e.g. "unet"
-    head: str | None = None  # "regression" or "classification"
-    hints: bool | None = None
-
-
-def _weights_info(path: Path) -> WeightsInfo:
-    from tinct.io.weights import read_weights_metadata
-
-    model = head = hints = None
-    try:
-        meta = read_weights_metadata(path)
-        config = meta.get("config")
-        model = meta.get("model")
-        if isinstance(config, dict):
-            head, hints = config.get("head"), config.get("hints")
-    except Exception as err:  # a broken file is still listed, just without its description
-        log.debug("%s: cannot read metadata (%s)", path, err)
-    return WeightsInfo(path.stem, path, path.stat().st_size / 1e6, model, head, hints)
-
-
-def bundled_weights() -> list[WeightsInfo]:
-    """The ``*.safetensors`` files shipped in :data:`BUNDLED_WEIGHTS_DIR`, sorted by name."""
-    if not BUNDLED_WEIGHTS_DIR.is_dir():
-        return []
-    return [_weights_info(p) for p in sorted(BUNDLED_WEIGHTS_DIR.glob("*.safetensors")) if p.is_file()]
-
-
-def _is_path(text: str) -> bool:
-    """Whether a ``--model`` value means a file: it has a folder separator or a file suffix
-    (``runs/x/best.safetensors``, ``./default``, ``w.safetensors``), or it names an existing file
-    and is not a reserved name (``default``, a bundled weights name, an architecture). So a file
-    called ``default`` or ``seed`` in the working directory never shadows the bundled weights;
-    write ``./default`` to mean it."""
-    if os.sep in text or "/" in text or (os.altsep and os.altsep in text) or Path(text).suffix:
-        return True
-    if text == DEFAULT_NAME or (BUNDLED_WEIGHTS_DIR / f"{text}.safetensors").is_file() or not os.path.exists(text):
-        return False  # decided without listing the architectures (that imports torch)
-    from tinct.models import list_models
-
-    return text not in list_models()
-
-
-def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
-    """The weights file meant by a user's ``--model`` value.
-
-    * ``None`` or ``"default"`` → the bundled ``weights/default.safetensors``;
-    * a path (see :func:`_is_path`: a separator or a suffix, or an existing file that is not a
-      reserved name; any ``os.PathLike``) → that file;
-    * a bundled weights name or a registered architecture name → ``weights/<name>.safetensors``.
-
-    Raises:
-        FileNotFoundError: the file does not exist, or no weights are bundled for the name.
-        ValueError: the name is neither a path, a bundled weights name nor an architecture.
-    """
-    text = DEFAULT_NAME if name_or_path is None else os.fspath(name_or_path)
-    if isinstance(name_or_path, os.PathLike) or _is_path(text):
-        path = Path(text).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such weights file")
-        return path
-    bundled = BUNDLED_WEIGHTS_DIR / f"{text}.safetensors"
-    if bundled.is_file():
-        return bundled
-    from tinct.models import list_models
-
-    if text == DEFAULT_NAME:
-        raise FileNotFoundError(
-            f"the bundled default weights {bundled} are missing (not trained/installed yet); "
-            "pass a weights file instead, e.g. --model runs/<run>/checkpoints/best.safetensors"
-        )
-    if text in list_models():
-        raise FileNotFoundError(
-            f"no weights are bundled for architecture {text!r} (no {bundled}); "
-            "pass the path of a .safetensors weights file instead"
-        )
-    names = sorted({DEFAULT_NAME, *(w.name for w in bundled_weights())})
-    raise ValueError(
-        f"unknown model {text!r}: not a weights file, a bundled weights name ({', '.join(names)}) "
-        f"or an architecture ({', '.join(list_models())})"
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +96,9 @@ def _as_pixels(image: Any) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         return read_image(image, keep_gray=True)
     if isinstance(image, Image.Image):
-        return np.asarray(image if image.mode == "L" else image.convert("RGB"))
+        # The decoder's conversions (16-bit, float, CMYK with its profile, alpha over white),
+        # so that a PIL image gives what the same image read from its file gives.
+        return np.asarray(image) if image.mode == "L" else _to_rgb_array(image)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image (0..255), got dtype {arr.dtype}")
@@ -246,24 +143,34 @@ class Colorizer:
 
     def __init__(
         self,
-        model: ColorizationModel,
+        model: ColorizationModel | None,
         size: int | None = None,
         device: str | torch.device | None = None,
         vividness: float | None = None,
-        backend: str = "torch",
+        backend: str | TorchBackend | OnnxRuntimeBackend = "torch",
         onnx_path: str | os.PathLike | None = None,
     ) -> None:
-        from tinct.device import pick_device
-        from tinct.inference.backends import create_backend
-
         self._check_knobs(size, vividness)
-        if device is not None:
-            model = model.to(pick_device(device))
-        self._model: ColorizationModel | None = model.eval()
-        self.spec = ModelSpec.from_model(model)
-        self._set_knobs(size, vividness)
+        if isinstance(backend, str):
+            from tinct.device import pick_device
+            from tinct.inference.backends import create_backend
+
+            if model is None:
+                raise ValueError("a colorizer needs a model, or a backend that runs one")
+            if device is not None:
+                model = model.to(pick_device(device))
+            backend = create_backend(backend, model.eval(), onnx_path)
+        #: The torch model; None for an ONNX Runtime backend built without it (see :attr:`model`).
+        self._model: ColorizationModel | None = None if model is None else model.eval()
         #: Runs the model on the small L* copy: ``backends.TorchBackend`` or ``OnnxRuntimeBackend``.
-        self.backend: TorchBackend | OnnxRuntimeBackend = create_backend(backend, self._model, onnx_path)
+        self.backend: TorchBackend | OnnxRuntimeBackend = backend
+        #: What inference needs to know about the model (torch-free).
+        self.spec: ModelSpec = backend.spec
+        fixed = self.spec.fixed_size
+        if size is not None and fixed is not None and size != fixed:
+            log.warning("%s only runs at %dx%d; size %d is ignored", self.spec.name, fixed, fixed, size)
+        self.size = int(size) if size is not None else None
+        self.vividness = vividness
         #: Where the weights came from (set by :meth:`load`) and the file's metadata.
         self.source: Path | None = None
         self.metadata: dict[str, Any] = {}
@@ -274,34 +181,6 @@ class Colorizer:
             raise ValueError(f"size must be a positive number of pixels, got {size!r}")
         if vividness is not None:
             check_vividness(vividness)
-
-    def _set_knobs(self, size: int | None, vividness: float | None) -> None:
-        fixed = self.spec.fixed_size
-        if size is not None and fixed is not None and size != fixed:
-            log.warning("%s only runs at %dx%d; size %d is ignored", self.spec.name, fixed, fixed, size)
-        self.size = int(size) if size is not None else None
-        self.vividness = vividness
-
-    @classmethod
-    def _from_onnx(
-        cls,
-        backend: OnnxRuntimeBackend,
-        source: Path,
-        model: ColorizationModel | None,
-        size: int | None,
-        vividness: float | None,
-    ) -> Colorizer:
-        """A colorizer around an ONNX Runtime backend, built without torch (``model``: the torch
-        model when it was loaded anyway, to export it; else loaded on first use of :attr:`model`)."""
-        colorizer = cls.__new__(cls)
-        cls._check_knobs(size, vividness)
-        colorizer._model = model
-        colorizer.spec = backend.spec
-        colorizer._set_knobs(size, vividness)
-        colorizer.backend = backend
-        colorizer.source = source
-        colorizer.metadata = {}
-        return colorizer
 
     @classmethod
     def load(
@@ -319,9 +198,10 @@ class Colorizer:
 
         Args:
             model: ``None``/``"default"``, a bundled weights name, an architecture name, or a
-                ``.safetensors`` path (see :func:`resolve_weights`). Nothing is ever downloaded.
+                ``.safetensors`` path (see ``tinct.inference.lookup.resolve_weights``). Nothing is
+                ever downloaded.
             weights: with ``model`` naming an architecture: a state dict for a fresh one of it
-                (e.g. the authors' ``.pth`` for ``eccv16``; see ``models.loading.load_state_dict_file``).
+                (e.g. the authors' ``.pth`` for ``eccv16``; see ``models.loading.load_model``).
             backend: ``"auto"`` (ONNX Runtime when installed and the model is on the CPU, else
                 torch), ``"torch"`` or ``"onnxruntime"``; see ``tinct.inference.backends``.
             onnx: an ONNX file exported from this model (``tinct export``) for ONNX Runtime; an
@@ -340,33 +220,33 @@ class Colorizer:
                 backend, bad ``size``/``vividness``/``device``.
             tinct.io.weights.WeightsError: the file is not usable weights for the model.
         """
-        if backend == "torch" and onnx is not None:
-            raise ValueError("an ONNX file was given with the torch backend; use backend onnxruntime or auto")
+        from tinct.inference.backends import check_backend_choice
+
+        check_backend_choice(backend, onnx)
+        cls._check_knobs(size, vividness)
         if weights is None and _may_skip_torch(backend, device):
             source = resolve_weights(model)
-            from tinct.inference.backends import open_weights_onnx
+            from tinct.inference.backends import open_weights_onnx, warn_auto_falls_back
             from tinct.io.weights import WeightsError
 
             try:
                 ort_backend, network = open_weights_onnx(source, onnx)
-                return cls._from_onnx(ort_backend, source, network, size, vividness)
             except Exception as err:
                 if backend == "onnxruntime" or onnx is not None or isinstance(err, WeightsError):
                     raise  # a broken weights file is the user's error, whatever the backend
-                # auto means "whatever works": the torch path below reports a broken file properly.
-                log.warning("onnxruntime backend unavailable (%s); using torch", " ".join(str(err).split()))
+                warn_auto_falls_back(err)  # the torch path below reports a broken file properly
                 backend = "torch"
+            else:
+                colorizer = cls(network, size=size, vividness=vividness, backend=ort_backend)
+                colorizer.source = source
+                return colorizer
         from tinct.device import pick_device
-        from tinct.models.loading import load_model, load_state_dict_file
+        from tinct.models.loading import load_model
 
         device = pick_device(device)
-        if weights is not None:
-            arch = DEFAULT_NAME if model is None else os.fspath(model)
-            source, meta = Path(weights), {}
-            network = load_state_dict_file(arch, source, map_location=device)  # checks the architecture
-        else:
-            source = resolve_weights(model)
-            network, meta = load_model(source, map_location=device)
+        arch = None if weights is None else (DEFAULT_NAME if model is None else os.fspath(model))
+        source = resolve_weights(model) if weights is None else Path(weights)
+        network, meta = load_model(source, map_location=device, arch=arch)  # arch: checked there
         colorizer = cls(network, size=size, vividness=vividness, backend=backend, onnx_path=onnx)
         colorizer.source = source
         colorizer.metadata = meta
@@ -379,7 +259,7 @@ class Colorizer:
         if self._model is None:
             from tinct.models.loading import load_model
 
-            assert self.source is not None  # _from_onnx always has a source
+            assert self.source is not None  # a colorizer without a model was made by load()
             self._model, self.metadata = load_model(self.source)
         return self._model
 
@@ -402,6 +282,24 @@ class Colorizer:
     def accepts_hints(self) -> bool:
         # Models without a hint input (DDColor) may still take hints: propagated onto their output.
         return self.spec.hints or self.spec.propagates_hints
+
+    @property
+    def name(self) -> str:
+        """What users call the model: the weights file's name (e.g. ``"default"``), else the architecture."""
+        return self.source.stem if self.source is not None else self.spec.name
+
+    def check_request(self, hints: Sequence[Any] | None = None, vividness: float | None = None) -> None:
+        """The one check of what a caller asks of this colorizer, made once at each public entry
+        (:meth:`colorize`, :meth:`colorize_lightness`, :meth:`predict_ab`; batches, videos and the
+        server call it before any work), never again on the way down.
+
+        Raises:
+            ValueError: hints for a model that takes none, or vividness outside [0, 1].
+        """
+        if hints is not None and len(hints) and not self.accepts_hints:
+            raise ValueError(f"the model {self.name!r} does not accept hints")
+        if vividness is not None:
+            check_vividness(vividness)
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` in pixels at which the model sees an ``height`` × ``width`` image.
@@ -443,11 +341,14 @@ class Colorizer:
             (2, h', w') float32 a*b* in a*b* units, at the model's output resolution
             (h' = h / output_stride).
         """
-        vividness = self.vividness if vividness is None else vividness
-        if vividness is not None:
-            check_vividness(vividness)
+        self.check_request(vividness=vividness)
         if hints is not None and hasattr(hints, "numpy"):
             hints = hints.detach().cpu().numpy()
+        return self._predict(L_small, hints, vividness)
+
+    def _predict(self, L_small: np.ndarray, hints: np.ndarray | None, vividness: float | None) -> np.ndarray:
+        # Arguments as checked by check_request; None vividness: the colorizer's, else the model's.
+        vividness = self.vividness if vividness is None else vividness
         return self.backend.run(np.asarray(L_small, dtype=np.float32), hints, vividness)
 
     def colorize(
@@ -456,13 +357,13 @@ class Colorizer:
         hints: Sequence[Any] | None = None,
         vividness: float | None = None,
         reference: Any = None,
-    ) -> np.ndarray:
-        """Colorize one image at its full resolution.
+    ) -> np.ndarray | Image.Image:
+        """Colorize one image at its full resolution; what comes back is what was given.
 
         Args:
             image: (H, W, 3) uint8 sRGB (only its L* is used; existing color is discarded),
-                (H, W) uint8 gray, a PIL image, or an image file path (read with
-                ``tinct.io.read_image``).
+                (H, W) uint8 gray, a PIL image of any mode, or an image file path (read with
+                ``tinct.io.read_image``: EXIF rotation applied).
             hints: user color hints (models with ``config.hints`` only): ``(x, y, (r, g, b))``
                 tuples or ``{"x": .., "y": .., "color": "#rrggbb"}`` dicts, x/y in input pixels.
             vividness: saturation in [0, 1] for this call; default the colorizer's.
@@ -472,19 +373,23 @@ class Colorizer:
                 the two images match (see that module).
 
         Returns:
-            (H, W, 3) uint8 sRGB with the input's exact size and L* (up to uint8 rounding).
+            For an array or a path: (H, W, 3) uint8 sRGB with the input's exact size and L* (up
+            to uint8 rounding). For a PIL image: a PIL image of that size, mode ``"RGB"``, or
+            ``"RGBA"`` carrying the input's alpha when it had one.
 
         Raises:
             ValueError: bad array, bad hints, hints for a model without a hint input, bad
                 vividness, a gray reference. ``ImageReadError`` for an unreadable path.
         """
-        if hints and not self.accepts_hints:
-            raise ValueError("this model does not accept hints")
-        if vividness is not None:
-            check_vividness(vividness)
-        reference = _load_reference(reference)
-        L = image_lightness(_as_pixels(image))
-        return self.colorize_lightness(L, hints=hints, vividness=vividness, reference=reference)
+        self.check_request(hints, vividness)
+        references = _load_reference(reference)
+        rgb = self._colorize_lightness(image_lightness(_as_pixels(image)), hints, vividness, references)
+        if not isinstance(image, Image.Image):
+            return rgb
+        out = Image.fromarray(rgb)
+        if "A" in image.getbands() or image.info.get("transparency") is not None:
+            out.putalpha(image.convert("RGBA").getchannel("A"))
+        return out
 
     def colorize_lightness(
         self,
@@ -495,10 +400,18 @@ class Colorizer:
     ) -> np.ndarray:
         """Colorize an L* plane: (H, W) float L* in [0, 100] → (H, W, 3) uint8 sRGB of that L*.
 
-        See :meth:`colorize` for ``hints`` and ``vividness``.
+        See :meth:`colorize` for ``hints``, ``vividness`` and ``reference``.
         """
-        if hints and not self.accepts_hints:
-            raise ValueError("this model does not accept hints")
+        self.check_request(hints, vividness)
+        return self._colorize_lightness(L, hints, vividness, _load_reference(reference))
+
+    def _colorize_lightness(
+        self,
+        L: np.ndarray,
+        hints: Sequence[Any] | None,
+        vividness: float | None,
+        reference: tuple[Reference, ...] | None = None,
+    ) -> np.ndarray:
         L = np.asarray(L, dtype=np.float32)
         if L.ndim != 2 or L.shape[0] == 0 or L.shape[1] == 0:
             raise ValueError(f"expected an (H, W) L* plane, got shape {L.shape}")
@@ -508,7 +421,7 @@ class Colorizer:
         if hints:
             hint_map = rasterize_hints(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
         # A model may ask for its authors' per-channel clipping of out-of-gamut colors (DDColor).
-        ab = self.working_chroma(L_small, hint_map, vividness, _load_reference(reference))
+        ab = self.working_chroma(L_small, hint_map, vividness, reference)
         return combine_lab(L, ab, keep_lightness=self.spec.keep_lightness)
 
     def working_chroma(
@@ -525,6 +438,8 @@ class Colorizer:
         Args:
             L_small: (h, w) float32 L* at the working size (see :meth:`working_lightness`).
             hint_map: (1, 3, h, w) from ``hints.rasterize_hints`` or None.
+            vividness: as accepted by :meth:`check_request`, which the caller has called (a video
+                checks once, not once per frame).
             reference: from ``reference.load_references``: the best-matching one's colors replace
                 the model's where they match, before the user's hints (which win where both speak).
 
@@ -533,7 +448,7 @@ class Colorizer:
         """
         # Hint-less models get the hints by propagation only (DDColor).
         model_hints = hint_map if self.spec.hints else None
-        ab = self.predict_ab(L_small, model_hints, vividness)
+        ab = self._predict(L_small, model_hints, vividness)
         if reference is not None:
             ab = apply_reference(ab, match_best(reference, L_small))
         if hint_map is not None:

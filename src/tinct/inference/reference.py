@@ -44,6 +44,7 @@ __all__ = [
     "apply_reference",
     "confidence_map",
     "coverage",
+    "digest_references",
     "load_reference",
     "load_references",
     "match_best",
@@ -382,3 +383,12 @@ def confidence_map(match: ReferenceMatch, shape: tuple[int, int]) -> np.ndarray:
 def coverage(match: ReferenceMatch) -> float:
     """Share of the target, in [0, 1], whose color comes from the reference (its mean weight)."""
     return float(match.weight.mean()) if match.matches else 0.0
+
+
+def digest_references(references: tuple[Reference, ...]) -> list[str]:
+    """SHA-256 of each prepared reference's L* and a*b* (what the colors depend on): recorded with
+    an output (``inference/provenance``) so that a rerun with another reference, or none, makes
+    it again, whatever form the reference came in."""
+    import hashlib
+
+    return [hashlib.sha256(r.L.tobytes() + r.ab.tobytes()).hexdigest() for r in references]

@@ -1,7 +1,9 @@
 """tinct.io: safe image reading/writing and self-describing weights files.
 
 Images: :func:`read_image` -> ``(H, W, 3)`` uint8 RGB or a one-line :class:`ImageReadError`;
-:func:`write_image` / :func:`atomic_open` write atomically and never overwrite inputs.
+:func:`write_image` / :func:`atomic_open` write atomically and never overwrite inputs;
+:data:`ENCODINGS` is the one table of output formats and their save options (:func:`encode_image`
+encodes in memory, as the server does).
 Weights: :func:`save_weights` / :func:`load_weights` (safetensors + JSON metadata),
 :func:`read_weights_metadata` (the header only), :func:`load_torch_checkpoint`
 (``weights_only=True``), :func:`load_state_dict_checked`.
@@ -14,8 +16,9 @@ from __future__ import annotations
 from tinct._lazy import lazy_exports
 
 _IMAGES = (
-    "IMAGE_EXTENSIONS", "READ_MAX_PIXELS", "WRITE_FORMATS", "ImageReadError", "ImageWriteError", "atomic_open",
-    "atomic_write_bytes", "is_grayscale", "list_images", "open_image_size", "read_image", "write_image",
+    "DEFAULT_QUALITY", "ENCODINGS", "IMAGE_EXTENSIONS", "READ_MAX_PIXELS", "WRITE_FORMATS", "ImageEncoding",
+    "ImageReadError", "ImageWriteError", "atomic_open", "atomic_write_bytes", "encode_image", "is_grayscale",
+    "list_images", "open_image_size", "output_encoding", "read_image", "write_image",
 )  # fmt: skip
 _WEIGHTS = (
     "METADATA_KEY", "WeightsError", "load_state_dict_checked", "load_torch_checkpoint", "load_weights",

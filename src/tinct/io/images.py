@@ -13,6 +13,7 @@ interrupted run never leaves a half-written output under the final name, and inp
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import os
@@ -20,24 +21,30 @@ import re
 import secrets
 import stat
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
+    "DEFAULT_QUALITY",
+    "ENCODINGS",
     "READ_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "WRITE_FORMATS",
+    "ImageEncoding",
     "ImageReadError",
     "ImageWriteError",
     "atomic_open",
     "atomic_write_bytes",
+    "encode_image",
     "is_grayscale",
     "list_images",
     "open_image_size",
+    "output_encoding",
     "read_image",
     "temp_file_target",
     "write_image",
@@ -56,15 +63,81 @@ READ_MAX_PIXELS = 2 * 89_478_485
 #: Lowercase suffixes :func:`list_images` picks up in folders.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 
-#: Suffix -> PIL format for :func:`write_image`.
+
+@dataclasses.dataclass(frozen=True)
+class ImageEncoding:
+    """How one output format is encoded; :data:`ENCODINGS` is the one table of them.
+
+    Args:
+        pil_format: Pillow's name of the format.
+        media_type: its HTTP content type.
+        suffix: the suffix an output in this format gets (with the dot).
+        options: Pillow save options besides the quality.
+        lossy: whether ``quality`` (1..100) applies.
+    """
+
+    pil_format: str
+    media_type: str
+    suffix: str
+    options: Mapping[str, Any]
+    lossy: bool
+
+    def save_options(self, quality: int) -> dict[str, Any]:
+        """Pillow's ``Image.save`` keyword arguments at ``quality`` (1..100; unused by lossless formats).
+
+        Raises:
+            ValueError: ``quality`` outside 1..100, whatever the format.
+        """
+        if not 1 <= int(quality) <= 100:
+            raise ValueError(f"quality must be in 1..100, got {quality}")
+        return {"format": self.pil_format, **self.options, **({"quality": int(quality)} if self.lossy else {})}
+
+
+#: Output formats by name (``tinct colorize --format``, the server's ``format`` field): the one
+#: table of save options, so a file, a batch and the server encode a format the same way.
+ENCODINGS: Mapping[str, ImageEncoding] = MappingProxyType(
+    {
+        "png": ImageEncoding("PNG", "image/png", ".png", {}, lossy=False),
+        # subsampling=0 is 4:4:4: Pillow's default 4:2:0 halves the chroma resolution, and the
+        # colorized chroma is what tinct makes.
+        "jpg": ImageEncoding("JPEG", "image/jpeg", ".jpg", {"subsampling": 0}, lossy=True),
+        "webp": ImageEncoding("WEBP", "image/webp", ".webp", {}, lossy=True),
+        "tiff": ImageEncoding("TIFF", "image/tiff", ".tiff", {"compression": "tiff_deflate"}, lossy=False),
+    }
+)
+#: Other names of the same formats (their suffixes too).
+_ENCODING_ALIASES = {"jpeg": "jpg", "tif": "tiff"}
+
+#: Quality of lossy outputs unless asked otherwise (1..100).
+DEFAULT_QUALITY = 95
+
+#: Suffix -> PIL format for :func:`write_image` (from :data:`ENCODINGS`).
 WRITE_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
+    f".{name}": ENCODINGS[_ENCODING_ALIASES.get(name, name)].pil_format for name in (*ENCODINGS, *_ENCODING_ALIASES)
 }
+
+
+def output_encoding(name: str) -> ImageEncoding:
+    """The encoding of a format name or suffix (``"jpg"``, ``"JPEG"``, ``".tif"``, ...).
+
+    Raises:
+        ValueError: not a format tinct writes (the message lists those it does).
+    """
+    key = name.lower().lstrip(".")
+    key = _ENCODING_ALIASES.get(key, key)
+    if key not in ENCODINGS:
+        raise ValueError(f"unsupported output format {name!r}; choose one of {', '.join(ENCODINGS)}")
+    return ENCODINGS[key]
+
+
+def encode_image(rgb: np.ndarray, fmt: str, quality: int = DEFAULT_QUALITY) -> bytes:
+    """An ``(H, W, 3)`` uint8 RGB array encoded in memory as format ``fmt`` (see :func:`output_encoding`),
+    exactly as :func:`write_image` writes it to a file."""
+    options = output_encoding(fmt).save_options(quality)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, **options)
+    return buffer.getvalue()
+
 
 _ORIENTATION_TAG = 0x0112
 # Same mapping as PIL.ImageOps.exif_transpose; kept here so that open_image_size (header only)
@@ -569,14 +642,15 @@ def write_image(
     rgb: np.ndarray,
     *,
     protect: Iterable[PathLike] = (),
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
     overwrite: bool = True,
+    description: str | None = None,
 ) -> Path:
     """Encode an ``(H, W, 3)`` uint8 RGB array to ``path``, atomically.
 
-    The format comes from the suffix (see :data:`WRITE_FORMATS`: png, jpg/jpeg, webp, tif/tiff).
-    JPEG uses ``quality`` and no chroma subsampling (4:4:4: colorized chroma is the product);
-    WebP uses ``quality`` (lossy); TIFF is deflate-compressed; PNG is lossless.
+    The format comes from the suffix (png, jpg/jpeg, webp, tif/tiff), encoded as :data:`ENCODINGS`
+    says: JPEG with ``quality`` and no chroma subsampling (4:4:4), WebP with ``quality`` (lossy),
+    TIFF deflate-compressed, PNG lossless.
 
     Args:
         protect: files that must never be overwritten (the inputs). Writing is refused if
@@ -584,6 +658,9 @@ def write_image(
             links). Only checked when ``path`` already exists, so it costs nothing for new files.
         quality: 1..100, for JPEG and WebP.
         overwrite: if False, refuse to replace an existing file.
+        description: text stored in the file's header (PNG: a ``tEXt`` chunk named ``tinct``;
+            JPEG, WebP, TIFF: EXIF ImageDescription), e.g. the settings an output was made with
+            (``tinct.inference.provenance``).
 
     Returns:
         ``Path(path)``.
@@ -594,15 +671,13 @@ def write_image(
             write failed (disk full, permissions); one line naming the file.
     """
     path = Path(path)
-    fmt = WRITE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
+    if path.suffix.lower() not in WRITE_FORMATS:
         supported = ", ".join(sorted(WRITE_FORMATS))
         raise ValueError(f"{path}: unsupported output format {path.suffix!r}; supported: {supported}")
     arr = np.asarray(rgb)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{path}: expected an (H, W, 3) uint8 array, got {arr.dtype} {arr.shape}")
-    if not 1 <= int(quality) <= 100:
-        raise ValueError(f"quality must be in 1..100, got {quality}")
+    options = output_encoding(path.suffix).save_options(quality)
     if os.path.exists(path):
         if not overwrite:
             raise ImageWriteError(path, "already exists (overwrite disabled)")
@@ -610,17 +685,20 @@ def write_image(
             if _same_file(path, other):
                 raise ImageWriteError(path, f"refusing to overwrite input file {_display(other)}")
 
-    options: dict[str, Any] = {}
-    if fmt == "JPEG":
-        options = {"quality": int(quality), "subsampling": 0}
-    elif fmt == "WEBP":
-        options = {"quality": int(quality)}
-    elif fmt == "TIFF":
-        options = {"compression": "tiff_deflate"}
+    if description is not None:  # the provenance record (tinct.inference.provenance)
+        if output_encoding(path.suffix).pil_format == "PNG":
+            from PIL.PngImagePlugin import PngInfo
+
+            options["pnginfo"] = info = PngInfo()
+            info.add_text("tinct", description)
+        else:
+            exif = Image.Exif()
+            exif[270] = description  # ImageDescription
+            options["exif"] = exif
     image = Image.fromarray(np.ascontiguousarray(arr))
     try:
         with atomic_open(path, "wb", overwrite=overwrite) as f:
-            image.save(f, format=fmt, **options)
+            image.save(f, **options)
     except FileExistsError:
         raise ImageWriteError(path, "already exists (overwrite disabled)") from None
     except (OSError, ValueError) as exc:

@@ -294,6 +294,8 @@ class VideoWriter:
         overwrite: replace an existing ``path`` (else ``ImageWriteError``).
         crf, preset: libx264 quality (lower crf = better; 18 is visually lossless for most
             footage) and speed.
+        description: text stored as the file's ``comment`` tag (e.g. the settings it was made
+            with, ``tinct.inference.provenance``).
     """
 
     def __init__(
@@ -306,6 +308,7 @@ class VideoWriter:
         overwrite: bool = False,
         crf: int = 18,
         preset: str = "veryfast",
+        description: str | None = None,
     ) -> None:
         self.path = Path(path)
         self._av = av = import_av()
@@ -318,6 +321,8 @@ class VideoWriter:
         try:
             self.container = av.open(self._file, "w", format="mp4")
             self._stack.callback(self._close_container)
+            if description is not None:
+                self.container.metadata["comment"] = description
             stream = self.container.add_stream("libx264", rate=info.rate)
             stream.width, stream.height, stream.pix_fmt = info.width, info.height, _pixel_format(info)
             stream.time_base = time_base

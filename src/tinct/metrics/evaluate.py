@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.util
 import io
 import math
 import os
 import sys
+import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,7 +30,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from tinct.color.lab import lab_to_rgb, rgb_to_lab
+from tinct.color.fast import lab_to_rgb, rgb_to_lab  # float32 CPU blocks, no gradient
 from tinct.io.images import ImageReadError, atomic_open, read_image, write_image
 from tinct.metrics.image import evaluate_pair
 
@@ -454,6 +456,9 @@ def write_results(results: EvalResults, out_dir: str | os.PathLike) -> dict[str,
     if results.grid is not None:
         written["grid.jpg"] = write_image(out / "grid.jpg", results.grid, quality=90)
     if results.hint_counts is not None and results.rows:
+        if importlib.util.find_spec("matplotlib") is None:  # the `eval` extra; the tables are written anyway
+            warnings.warn("psnr_vs_hints.png not drawn: it needs matplotlib (pip install 'tinct[eval]')", stacklevel=2)
+            return written
         with atomic_open(out / "psnr_vs_hints.png", "wb") as f:
             f.write(_plot_psnr_vs_hints(results))
         written["psnr_vs_hints.png"] = out / "psnr_vs_hints.png"

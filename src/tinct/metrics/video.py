@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from tinct.color.lab import rgb_to_lab
+from tinct.color.fast import rgb_to_lab
 
 __all__ = ["FlickerMeter", "STATIC_THRESHOLD", "flicker", "rgb_to_lab_planes"]
 

@@ -76,7 +76,9 @@ class ConvNeXt(nn.Module):
         for i, d in enumerate(dims):
             self.add_module(f"norm{i}", ChannelsFirstLayerNorm(d))
         # The ImageNet classifier's last norm: in every published file, never on DDColor's path.
+        # Frozen, so training (and DDP, which refuses parameters without gradients) leaves it be.
         self.norm = nn.LayerNorm(dims[-1], eps=_EPS)
+        self.norm.requires_grad_(False)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.trunc_normal_(m.weight, std=0.02)

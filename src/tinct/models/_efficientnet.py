@@ -80,11 +80,31 @@ STAGES = stages("lite0")
 class _SamePadConv2d(nn.Conv2d):
     """Conv2d with TensorFlow 'SAME' padding computed from the actual input size."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size, k, s in zip(x.shape[-2:][::-1], self.kernel_size[::-1], self.stride[::-1], strict=True):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: (left, right, top, bottom) 'SAME' pads of an input whose sides are multiples of the stride.
+        self.divisible_pads = tuple(self._pads_for(self.stride))
+
+    def _pads_for(self, sizes: tuple[int, ...]) -> list[int]:
+        # TensorFlow 'SAME': total = (ceil(n / s) − 1)·s + k − n per axis, the extra pixel at the end.
+        pads: list[int] = []
+        for n, k, s in zip(sizes[::-1], self.kernel_size[::-1], self.stride[::-1], strict=True):
+            total = max((math.ceil(n / s) - 1) * s + k - n, 0)
             pads += [total // 2, total - total // 2]
+        return pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h % self.stride[0] or w % self.stride[1]:
+            pads = self._pads_for((h, w))
+        else:
+            # Sides that are multiples of the stride (every input of a unet, whose sides are multiples
+            # of 32) need the same pads whatever their size: constants, so a traced ONNX graph stays
+            # right at every such size, and symmetric ones let the convolution pad by itself.
+            pads = self.divisible_pads
+        left, right, top, bottom = pads
+        if left == right and top == bottom:
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
         return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 

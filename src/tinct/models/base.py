@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
@@ -19,8 +20,12 @@ class ModelConfig:
     """Fields every model config has. Subclasses add their own; all values are JSON-friendly."""
 
     name: str = ""
-    head: str = "regression"  # "regression" (a*b* directly) or "classification" (a*b* bins)
-    hints: bool = False  # accepts user color hints as extra input channels
+    #: The output: "regression" (a*b* directly) or "classification" (a*b* bins); and whether the
+    #: model takes user color hints as extra input channels. Fields of a config whose architecture
+    #: offers the choice (unet); class constants of the others (seed, eccv16, siggraph17, ddcolor),
+    #: which have one layout each, so no config carries a value it can only reject.
+    head: ClassVar[str] = "regression"
+    hints: ClassVar[bool] = False
     default_vividness: float = 0.5
     #: Working resolution (longer side, pixels) chosen on validation photos; None = the
     #: architecture's `default_size`. Ignored by fixed-size models.
@@ -37,8 +42,32 @@ class ModelConfig:
         ):
             raise ValueError(f"working_size must be an integer in 32..4096, got {self.working_size!r}")
 
+    @classmethod
+    def create(cls, **overrides: Any) -> ModelConfig:
+        """The config with ``overrides`` (field names → values, validated by ``__post_init__``).
+
+        ``head``/``hints`` given to an architecture that has them as constants (a weights file's
+        metadata records them for every model, see :meth:`to_dict`) are accepted when they are the
+        constant's value and refused otherwise.
+
+        Raises:
+            ValueError: a value for a constant that differs from it, or an invalid field value.
+            TypeError: an unknown field.
+        """
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for key in ("head", "hints"):
+            if key in overrides and key not in fields and overrides.pop(key) != getattr(cls, key):
+                hint_input = "a hint input" if cls.hints else "no hint input"
+                raise ValueError(f"{cls.name} has a {cls.head} head and {hint_input}; {key} cannot be changed")
+        return cls(**overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly values of every field, plus ``head`` and ``hints`` (constants included),
+        which is what weights files and ONNX exports record."""
+        return {**dataclasses.asdict(self), "head": self.head, "hints": self.hints}
+
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
 
 class ColorizationModel(nn.Module):
@@ -47,7 +76,8 @@ class ColorizationModel(nn.Module):
     Conventions shared by every model:
       * input `L`: (N, 1, H, W) lightness in L* units, [0, 100]; each model normalises it itself.
       * input `hints` (only if `config.hints`): (N, 3, H, W) = hint a*, b* in a*b* units and a
-        0/1 mask, all zero where there is no hint.
+        0/1 mask, all zero where there is no hint; None means no hints anywhere, the same as all
+        zeros (`hint_input`, the one place that decides it).
       * raw output: regression → (N, 2, h, w) a*b* / 128 in [-1, 1]; classification → (N, Q, h, w)
         logits over `tinct.color.ab_bins.ab_bins()`. h, w may be H, W divided by `output_stride`.
       * `decode(raw, vividness)` → (N, 2, h, w) a*b* in a*b* units.
@@ -114,6 +144,25 @@ class ColorizationModel(nn.Module):
             raise ValueError(
                 f"{self.config.name} needs sizes that are multiples of {self.size_multiple}, got {height}x{width}"
             )
+
+    def hint_input(self, L: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor | None:
+        """The hint tensor a forward runs on: what "no hints" means is decided here, once.
+
+        Args:
+            L: (N, 1, H, W) L*, for the shape, dtype and device of the zeros.
+            hints: (N, 3, H, W) hint a*, b* (a*b* units) and 0/1 mask, or None.
+
+        Returns:
+            None for a model without a hint input (``config.hints`` false); else ``hints``, or
+            (N, 3, H, W) zeros when None: hint models are trained on all-zero hints for "no hints"
+            (never on a missing input), so ``model(L)`` must be ``model(L, zeros)`` even when
+            trained hint layers have non-zero biases (the shipped default's adapters do).
+        """
+        if not self.config.hints:
+            return None
+        if hints is None:
+            return L.new_zeros(L.shape[0], 3, *L.shape[-2:])
+        return hints
 
     def decode(self, raw: torch.Tensor, vividness: float | None = None) -> torch.Tensor:
         vividness = self.config.default_vividness if vividness is None else vividness

@@ -346,8 +346,6 @@ class _Encoder(nn.Module):
 @dataclasses.dataclass(frozen=True)
 class DDColorConfig(ModelConfig):
     name: str = "ddcolor"
-    head: str = "regression"
-    hints: bool = False
     #: "convnext-l" (ddcolor_paper / _modelscope / _artistic) or "convnext-t" (ddcolor_paper_tiny).
     encoder: str = "convnext-l"
     #: The published multi-scale color decoder: 100 queries, 9 layers over 3 scales.
@@ -356,8 +354,6 @@ class DDColorConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.head != "regression" or self.hints:
-            raise ValueError("ddcolor has a regression head and no hint input")
         if self.encoder not in CONVNEXT_SIZES:
             raise ValueError(f"encoder must be one of {', '.join(CONVNEXT_SIZES)}, got {self.encoder!r}")
         if self.num_queries < 1 or self.dec_layers < 1:
@@ -413,7 +409,7 @@ class DDColor(ColorizationModel):
 
 @register_model("ddcolor")
 def ddcolor(**overrides) -> DDColor:
-    return DDColor(DDColorConfig(**overrides))
+    return DDColor(DDColorConfig.create(**overrides))
 
 
 def config_from_state_dict(state: dict[str, torch.Tensor]) -> dict | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ FORMAT = "tinct-weights/1"
 
 def model_metadata(model: ColorizationModel, **extra: Any) -> dict[str, Any]:
     """What a weights file says about itself: architecture, config, I/O conventions, version."""
-    config = dataclasses.asdict(model.config)
+    config = model.config.to_dict()
     config.pop("pretrained", None)  # the weights themselves replace any pretrained init
     return {
         "format": FORMAT,
@@ -38,19 +37,68 @@ def save_model(path: str | Path, model: ColorizationModel, dtype: torch.dtype | 
     save_weights(path, model.state_dict(), model_metadata(model, **extra), dtype=dtype)
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[ColorizationModel, dict[str, Any]]:
-    """Rebuild a model from a tinct .safetensors file. The config in the metadata is validated
-    (known architecture, known fields, valid values) before any weights are copied.
+def load_model(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", *, arch: str | None = None
+) -> tuple[ColorizationModel, dict[str, Any]]:
+    """The one loader: a weights file → ``(model in eval mode on map_location, what the file says)``.
 
-    A file that is not tinct's (any other suffix, e.g. ``.pth``/``.pt``, read with
-    ``torch.load(weights_only=True)``; or a ``.safetensors`` file without tinct's metadata) is
-    accepted if its keys are those of a published checkpoint tinct knows (see
-    :func:`load_published`)."""
-    if Path(path).suffix != ".safetensors":
-        return load_published(path, map_location)
-    state, meta = load_weights(path)
-    if not meta and state:
-        return load_published(path, map_location, state=state)
+    What the file holds decides how the model is built, and the config is validated (known
+    architecture, known fields, valid values) before any weights are copied:
+
+    * a tinct ``.safetensors`` file: the architecture and config in its metadata;
+    * any other file (``.pth``/``.pt`` read with ``torch.load(weights_only=True)``, or a
+      ``.safetensors`` file without tinct's metadata), ``arch`` None: a published checkpoint,
+      recognised by its keys (:func:`recognise_state_dict`; DDColor, both encoder sizes);
+    * ``arch`` given: a bare state dict for a fresh ``arch`` with its default config (e.g. the
+      authors' ``.pth`` for ``eccv16`` / ``siggraph17``); for ``ddcolor`` the encoder size and
+      decoder settings are read from the keys.
+
+    Checkpoints that wrap the state dict under ``"params"`` (DDColor's releases), ``"state_dict"``
+    or ``"model"`` are unwrapped. Keys and shapes are checked in one report naming every missing,
+    unexpected or mis-shaped key. For a file that does not describe itself, the metadata returned
+    is what a tinct file would hold, with ``source`` naming the file (so ``tinct convert`` can write
+    it out as a self-describing file).
+
+    Raises:
+        ValueError: ``arch`` is not a registered architecture.
+        WeightsError: unreadable, refused (unsafe pickle) or corrupt file, a state dict of no known
+            layout, an invalid config, or keys/shapes that do not match. One line naming the file.
+    """
+    path = Path(path)
+    if arch is not None and arch not in list_models():
+        raise ValueError(
+            f"a state-dict weights file needs the model to name an architecture ({', '.join(list_models())}), "
+            f"got {arch!r}"
+        )
+    meta: dict[str, Any] = {}
+    if arch is None and path.suffix == ".safetensors":
+        state, meta = load_weights(path)
+        state = state if meta or not state else read_state_dict(path, state)
+    else:
+        state = read_state_dict(path)
+    if meta or (arch is None and not state):
+        name, overrides = _described_architecture(path, meta)
+    else:
+        found = recognise_state_dict(state) if arch in (None, "ddcolor") else None
+        if found is None and arch is None:
+            raise WeightsError(
+                f"{path}: not a tinct weights file, and its keys are not those of a published checkpoint tinct "
+                f"knows (DDColor); for a bare state dict of a tinct architecture use --model ARCH --weights FILE"
+            )
+        name, overrides = found or (arch, {})
+    try:
+        model = create_model(name, **overrides)
+    except (TypeError, ValueError) as err:
+        raise WeightsError(f"{path}: invalid model config ({err})") from None
+    if not meta:
+        _fill_defaults(model, state)  # files that do not describe themselves may leave constants out
+    load_state_dict_checked(model, state, strict=True, source=path)
+    model.to(map_location).eval()
+    return model, meta or model_metadata(model, source=path.name)
+
+
+def _described_architecture(path: Path, meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(architecture, config) from a tinct file's metadata, checked before anything is built."""
     name = meta.get("model")
     if meta.get("format") != FORMAT or not isinstance(name, str):
         raise WeightsError(f"{path}: not a tinct weights file (no model description in its metadata)")
@@ -59,46 +107,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     config = meta.get("config")
     if not isinstance(config, dict):
         raise WeightsError(f"{path}: metadata 'config' must be an object")
-    config = {k: v for k, v in config.items() if k != "name"}
-    try:
-        model = create_model(name, **config)
-    except (TypeError, ValueError) as err:
-        raise WeightsError(f"{path}: invalid model config ({err})") from None
-    load_state_dict_checked(model, state, strict=True, source=path)
-    model.to(map_location).eval()
-    return model, meta
-
-
-def load_state_dict_file(
-    arch: str, path: str | os.PathLike, map_location: str | torch.device = "cpu"
-) -> ColorizationModel:
-    """A fresh ``arch`` (a registered architecture, default config) with the state dict in ``path``.
-
-    For weights that do not describe themselves, e.g. the authors' published ``.pth`` files for
-    ``eccv16`` / ``siggraph17``: ``.safetensors`` files are read with safetensors, anything else
-    with ``torch.load(weights_only=True)``. A checkpoint that wraps the state dict under
-    ``"params"`` (DDColor's releases), ``"state_dict"`` or ``"model"`` is unwrapped; for ``ddcolor`` the
-    encoder size and decoder settings are read from the keys. Keys and shapes are checked as for
-    :func:`load_model` (one report naming every missing, unexpected or mis-shaped key).
-
-    Raises:
-        ValueError: ``arch`` is not a registered architecture.
-        WeightsError: unreadable file, not a state dict, or keys/shapes that do not match.
-    """
-    if arch not in list_models():
-        raise ValueError(
-            f"a state-dict weights file needs the model to name an architecture ({', '.join(list_models())}), "
-            f"got {arch!r}"
-        )
-    path = Path(path)
-    state = read_state_dict(path)
-    found = recognise_state_dict(state) if arch == "ddcolor" else None
-    if found is not None:  # the encoder size and decoder settings are in the keys
-        return load_published(path, map_location, state=state)[0]
-    model = create_model(arch)
-    _fill_defaults(model, state)
-    load_state_dict_checked(model, state, strict=True, source=path)
-    return model.to(map_location).eval()
+    return name, {k: v for k, v in config.items() if k != "name"}
 
 
 #: Keys under which published checkpoints wrap their state dict: basicsr's ``params`` (DDColor's
@@ -139,38 +148,6 @@ def _fill_defaults(model: ColorizationModel, state: dict[str, torch.Tensor]) -> 
     for key, value in model.state_dict().items():
         if key.endswith(".num_batches_tracked") or key in ("mean", "std"):
             state.setdefault(key, value)
-
-
-def load_published(
-    path: str | os.PathLike, map_location: str | torch.device = "cpu", *, state: Any = None
-) -> tuple[ColorizationModel, dict[str, Any]]:
-    """A model built from a published checkpoint exactly as downloaded (e.g. DDColor's
-    ``ddcolor_paper_tiny.pth``: ``{'params': state_dict}`` or a bare state dict, ``.pth``/``.pt``
-    or ``.safetensors``). The architecture and its config are recognised from the keys, then every
-    key and shape is checked (one report naming what differs).
-
-    Returns:
-        ``(model, metadata)``, metadata as a tinct file would hold it, with ``source`` naming
-        the file, so that ``tinct convert`` can write it out as a self-describing file.
-
-    Raises:
-        WeightsError: unreadable, refused (unsafe pickle) or corrupt file; a state dict of no known
-            layout; or keys/shapes that do not match the recognised architecture. One line.
-    """
-    path = Path(path)
-    state = read_state_dict(path, state)
-    found = recognise_state_dict(state)
-    if found is None:
-        raise WeightsError(
-            f"{path}: not a tinct weights file, and its keys are not those of a published checkpoint tinct "
-            f"knows (DDColor); for a bare state dict of a tinct architecture use --model ARCH --weights FILE"
-        )
-    arch, overrides = found
-    model = create_model(arch, **overrides)
-    _fill_defaults(model, state)
-    load_state_dict_checked(model, state, strict=True, source=path)
-    model.to(map_location).eval()
-    return model, model_metadata(model, source=path.name)
 
 
 def convert_checkpoint(

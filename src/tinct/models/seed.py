@@ -21,13 +21,7 @@ from tinct.models.base import ColorizationModel, ModelConfig
 @dataclasses.dataclass(frozen=True)
 class SeedConfig(ModelConfig):
     name: str = "seed"
-    head: str = "regression"
     negative_slope: float = 0.01  # LeakyReLU default
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.head != "regression" or self.hints:
-            raise ValueError("the seed model is regression-only and takes no hints")
 
 
 class SeedNet(ColorizationModel):
@@ -61,4 +55,4 @@ class SeedNet(ColorizationModel):
 
 @register_model("seed")
 def seed(**overrides) -> SeedNet:
-    return SeedNet(SeedConfig(**overrides))
+    return SeedNet(SeedConfig.create(**overrides))

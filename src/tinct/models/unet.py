@@ -39,6 +39,7 @@ MAX_DECODER_CHANNELS = 1024
 class UNetConfig(ModelConfig):
     name: str = "unet"
     head: str = "classification"
+    hints: bool = False
     #: The ImageNet encoder: "lite0" (the first defaults), "lite1" or "lite2" (wider and deeper).
     encoder: str = "lite0"
     #: Decoder widths at strides 16, 8, 4, 2.
@@ -96,7 +97,10 @@ class _UpBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        # The skip is exactly twice the size of x (the encoder's 'SAME' padding on sides that are
+        # multiples of 32, the only ones the unet accepts). A ×2 scale factor is the same resize as
+        # size=skip.shape, and stays dynamic in a traced (ONNX) graph, where a size would not.
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return self.body(torch.cat((x, skip), dim=1))
 
 
@@ -159,14 +163,16 @@ class UNetColorizer(ColorizationModel):
 
     def _encode(self, L: torch.Tensor, hints: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """(N, 1, H, W) L* → the skip features at strides 2..32 and the (N, 3, H, W) scaled hint
-        a*b* + mask (None without hints)."""
+        a*b* + mask (None for a model without a hint input; all zero for "no hints", see
+        `ColorizationModel.hint_input`)."""
         self.check_size(L.shape[-2], L.shape[-1])
         # The encoder saw RGB normalised as (x − mean)/std; a gray image has R = G = B ≈ L*/100.
         x = ((L / 100.0 - INPUT_MEAN) / INPUT_STD).expand(-1, 3, -1, -1)
         enc = self.encoder
         x = F.relu6(enc._bn0(enc._conv_stem(x)))
+        hints = self.hint_input(L, hints)
         ab_mask = None
-        if self.config.hints and hints is not None:
+        if hints is not None:
             ab_mask = torch.cat((hints[:, :2] / 128.0, hints[:, 2:3]), dim=1)
             if hasattr(self, "hint_stem"):
                 x = x + self.hint_stem(ab_mask)
@@ -178,10 +184,8 @@ class UNetColorizer(ColorizationModel):
         return skips, ab_mask
 
     def deepest_features(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, 1, H, W) L* → (N, C, H/32, W/32) encoder features (C = 320 for Lite0), what `SceneChroma` reads. Hint
-        models get all-zero hints when none are given, as the inference backends pass them."""
-        if self.config.hints and hints is None:
-            hints = L.new_zeros(L.shape[0], 3, *L.shape[-2:])
+        """(N, 1, H, W) L* → (N, C, H/32, W/32) encoder features (C = 320 for Lite0), what `SceneChroma` reads;
+        ``hints=None`` means no hints, as in `forward`."""
         return self._encode(L, hints)[0][-1]
 
     def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
@@ -206,4 +210,4 @@ class UNetColorizer(ColorizationModel):
 
 @register_model("unet")
 def unet(**overrides) -> UNetColorizer:
-    return UNetColorizer(UNetConfig(**overrides))
+    return UNetColorizer(UNetConfig.create(**overrides))

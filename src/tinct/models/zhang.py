@@ -35,6 +35,7 @@ The networks are fully convolutional, so ``forward`` runs at any size that is a 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -127,15 +128,9 @@ class _ZhangModel(ColorizationModel):
 @dataclasses.dataclass(frozen=True)
 class ECCV16Config(ModelConfig):
     name: str = "eccv16"
-    head: str = "classification"
-    hints: bool = False
+    head: ClassVar[str] = "classification"  # over its 313 bins
     #: Vividness 0 = temperature 1 = the published decoding (the mean of the distribution).
     default_vividness: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.head != "classification" or self.hints is not False:
-            raise ValueError("eccv16 is classification-only (313 bins) and takes no hints")
 
 
 class ECCV16(_ZhangModel):
@@ -195,7 +190,7 @@ class ECCV16(_ZhangModel):
 
 @register_model("eccv16")
 def eccv16(**overrides) -> ECCV16:
-    return ECCV16(ECCV16Config(**overrides))
+    return ECCV16(ECCV16Config.create(**overrides))
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,15 +200,9 @@ def eccv16(**overrides) -> ECCV16:
 @dataclasses.dataclass(frozen=True)
 class SIGGRAPH17Config(ModelConfig):
     name: str = "siggraph17"
-    head: str = "regression"
-    hints: bool = True
+    hints: ClassVar[bool] = True  # the released forward's output, with hints
     #: Vividness 0.5 decodes raw × 128 = tanh × 110: the published output.
     default_vividness: float = 0.5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.head != "regression" or self.hints is not True:
-            raise ValueError("siggraph17 is regression-only (its released output) and always takes hints")
 
 
 class SIGGRAPH17(_ZhangModel):
@@ -256,8 +245,7 @@ class SIGGRAPH17(_ZhangModel):
         """(N, 1, H, W) L* in [0, 100]; hints (N, 3, H, W) = a*, b* (a*b* units), 0/1 mask, or None
         (no hints: all zeros, as in the release) → (N, 2, H, W) a*b*/128, |raw| ≤ 110/128."""
         self.check_size(L.shape[-2], L.shape[-1])
-        if hints is None:
-            hints = torch.zeros(L.shape[0], 3, *L.shape[-2:], dtype=L.dtype, device=L.device)
+        hints = self.hint_input(L, hints)
         x = torch.cat((self.normalize_l(L), hints[:, :2] / AB_NORM, hints[:, 2:3]), dim=1)
         conv1_2 = self.model1(x)
         conv2_2 = self.model2(conv1_2[:, :, ::2, ::2])
@@ -273,4 +261,4 @@ class SIGGRAPH17(_ZhangModel):
 
 @register_model("siggraph17")
 def siggraph17(**overrides) -> SIGGRAPH17:
-    return SIGGRAPH17(SIGGRAPH17Config(**overrides))
+    return SIGGRAPH17(SIGGRAPH17Config.create(**overrides))

@@ -6,6 +6,7 @@ Endpoints:
                        color photo whose colors are carried over where it matches) → image bytes
   GET  /api/health     status, model, hint support, queue depth, limits
   GET  /api/models     the loaded model, bundled weights and architectures
+  GET  /api/examples   example photos for the page (static/examples)
   POST /api/video      multipart ``file`` (+ ``vividness``, ``hints``) → 202 and a video job id;
   GET  /api/video/{id} its progress; GET /api/video/{id}/result the MP4 (see serve/video_jobs.py)
   GET  /docs, /redoc   OpenAPI docs (served offline when the ``fastapi-offline`` assets are installed)
@@ -48,13 +49,12 @@ from tinct import __version__
 from tinct.inference import Colorizer, bundled_weights, parse_hints
 from tinct.inference.colorizer import image_lightness
 from tinct.inference.reference import confidence_map, coverage, load_reference, match_best
-from tinct.io.images import ImageReadError, open_image_size, read_image
+from tinct.io.images import ImageReadError, encode_image, open_image_size, output_encoding, read_image
 from tinct.serve.guards import BodyTimeoutMiddleware, HostOriginMiddleware
 from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
 from tinct.serve.pool import PoolFull, PoolTimeout, WorkerPool
 from tinct.serve.settings import ServeSettings
 from tinct.serve.video_jobs import JobError, VideoJobs
-from tinct.vividness import check_vividness
 
 __all__ = ["FORMATS", "STATIC_DIR", "create_app"]
 
@@ -62,13 +62,9 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-#: Output formats: name → (PIL format, content type, file suffix, save options).
-FORMATS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
-    "png": ("PNG", "image/png", "png", {"compress_level": 4}),
-    "jpeg": ("JPEG", "image/jpeg", "jpg", {"quality": 92}),
-    "webp": ("WEBP", "image/webp", "webp", {"quality": 90, "method": 4}),
-}
-_FORMAT_ALIASES = {"jpg": "jpeg"}
+#: The output formats offered (those a browser shows; "jpg" is accepted for "jpeg"). They are
+#: encoded as tinct.io.images.ENCODINGS says, as `tinct colorize` writes them (JPEG 4:4:4).
+FORMATS = ("png", "jpeg", "webp")
 
 #: Body bytes allowed on top of the file itself: multipart boundaries and the small form fields.
 _FORM_OVERHEAD = 256 * 1024
@@ -99,10 +95,13 @@ def _download_stem(name: str) -> str:
 
 def _parse_format(value: str | None) -> str:
     fmt = (value or "png").strip().lower()
-    fmt = _FORMAT_ALIASES.get(fmt, fmt)
-    if fmt not in FORMATS:
-        raise _error(400, f"format must be one of {', '.join(FORMATS)}, got {value!r}")
-    return fmt
+    offered = {output_encoding(name).pil_format for name in FORMATS}
+    try:
+        if output_encoding(fmt).pil_format in offered:
+            return fmt
+    except ValueError:
+        pass
+    raise _error(400, f"format must be one of {', '.join(FORMATS)}, got {value!r}")
 
 
 def _parse_vividness(value: str | None) -> float | None:
@@ -114,11 +113,15 @@ def _parse_vividness(value: str | None) -> float | None:
         raise _error(400, f"vividness must be a number in [0, 1], got {value!r}") from None
     if not math.isfinite(vividness):
         raise _error(400, f"vividness must be a number in [0, 1], got {value!r}")
+    return vividness  # its range: Colorizer.check_request, with the hints (_check_request)
+
+
+def _check_request(colorizer: Colorizer, hints: list[Any], vividness: float | None) -> None:
+    """The colorizer's own check of a request (hints, vividness) as a 400."""
     try:
-        check_vividness(vividness)
+        colorizer.check_request(hints, vividness)
     except ValueError as err:
         raise _error(400, str(err)) from None
-    return vividness
 
 
 def _parse_hints(value: str | None, limit: int) -> list[Any]:
@@ -245,10 +248,7 @@ def _colorize_file(
     except ValueError as err:
         raise _Unprocessable(f"{name}: {err}") from None
     del rgb
-    pil_format, _, _, options = FORMATS[fmt]
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(out)).save(buffer, format=pil_format, **options)
-    return buffer.getvalue(), warning, headers
+    return encode_image(out, fmt), warning, headers
 
 
 def _reference_headers(colorizer: Colorizer, rgb: np.ndarray, references: tuple) -> dict[str, str]:
@@ -270,10 +270,6 @@ def _header_text(text: str) -> str:
     percent-encoded as UTF-8, so ``decodeURIComponent`` / ``urllib.parse.unquote`` gives it back."""
     printable = "".join(chr(c) for c in range(32, 127) if chr(c) != "%")
     return urllib.parse.quote(" ".join(text.split()), safe=printable)
-
-
-def _model_name(colorizer: Colorizer) -> str:
-    return colorizer.source.stem if colorizer.source is not None else colorizer.spec.name
 
 
 def _offline_docs_dir() -> Path | None:
@@ -345,7 +341,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         colorizer = Colorizer.load(
             settings.model, backend=settings.backend, onnx=settings.onnx, device=settings.device, size=settings.size
         )
-    model_name = _model_name(colorizer)
+    model_name = colorizer.name
     pool = WorkerPool(settings.workers, settings.queue)
     video_jobs = VideoJobs(colorizer, settings)
 
@@ -428,6 +424,13 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
             "max_video_frames": settings.max_video_frames,
         }
 
+    @app.get("/api/examples")
+    async def examples() -> dict[str, Any]:
+        """Gray example photos the page offers to try (shipped in static/examples)."""
+        folder = STATIC_DIR / "examples"
+        names = sorted(p.name for p in folder.glob("*.jpg")) if folder.is_dir() else []
+        return {"examples": [{"name": name, "url": f"static/examples/{name}"} for name in names]}
+
     @app.get("/api/models")
     async def models() -> dict[str, Any]:
         """The model being served, the weights bundled with tinct and the known architectures.
@@ -482,8 +485,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         fmt = _parse_format(fmt)
         vivid = _parse_vividness(vividness)
         hint_list = _parse_hints(hints, settings.max_hints)
-        if hint_list and not colorizer.accepts_hints:
-            raise _error(400, f"the model {model_name!r} does not accept hints")
+        _check_request(colorizer, hint_list, vivid)
         if file.size is not None and file.size > settings.max_upload_bytes:
             raise _error(413, _too_large(settings))
 
@@ -538,12 +540,12 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         except _Unprocessable as err:
             raise _error(422, str(err)) from None
         seconds = time.perf_counter() - started
-        _, media_type, suffix, _ = FORMATS[fmt]
+        encoding = output_encoding(fmt)
         return Response(
             content=data,
-            media_type=media_type,
+            media_type=encoding.media_type,
             headers={
-                "Content-Disposition": f'inline; filename="{_download_stem(name)}-colorized.{suffix}"',
+                "Content-Disposition": f'inline; filename="{_download_stem(name)}-colorized{encoding.suffix}"',
                 "Cache-Control": "no-store",
                 "X-Tinct-Model": model_name,
                 "X-Tinct-Seconds": f"{seconds:.3f}",
@@ -581,8 +583,7 @@ def add_video_routes(app: FastAPI, jobs: VideoJobs, model_name: str) -> None:
         name = _display_name(file.filename)
         vivid = _parse_vividness(vividness)
         hint_list = _parse_hints(hints, settings.max_hints)
-        if hint_list and not jobs.colorizer.accepts_hints:
-            raise _error(400, f"the model {model_name!r} does not accept hints")
+        _check_request(jobs.colorizer, hint_list, vivid)
         if file.size is not None and file.size > settings.max_upload_bytes:
             raise _error(413, _too_large(settings))
         try:

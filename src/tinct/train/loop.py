@@ -150,7 +150,7 @@ def _validate(model, loss_fn, loader, device) -> tuple[float, float, list[torch.
     losses, psnrs, first = [], [], []
     for L, ab, *_ in loader:
         L, ab = L.to(device), ab.to(device)
-        raw = model(L, torch.zeros(L.shape[0], 3, *L.shape[-2:], device=device) if model.config.hints else None)
+        raw = model(L)
         losses.append(float(loss_fn(raw, ab, L)["loss"]) * len(L))
         pred_ab = nn.functional.interpolate(model.decode(raw), size=L.shape[-2:], mode="bilinear", align_corners=False)
         pred = lab_to_rgb(torch.cat((L, pred_ab), 1))

@@ -10,7 +10,9 @@ checkpoints/last.resume.pt  the exact-resume state, written last in each epoch
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from tinct.models.base import ColorizationModel
 from tinct.models.loading import save_model
 from tinct.train.args import TrainConfig
 from tinct.train.checkpoint import save_resume_state
+
+log = logging.getLogger(__name__)
 
 METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_psnr", "seconds")
 
@@ -61,7 +65,10 @@ class RunFolder:
         (N, 3, H, W) sRGB in [0, 1]), samples/epoch_NNN.png with ``sample_count`` rows."""
         save_resume_state(self.resume_path, state)
         _write_metrics(self.root / "metrics.csv", rows)
-        _plot_losses(self.root / "loss.png", rows)
+        if importlib.util.find_spec("matplotlib") is not None:  # the `train` extra; metrics.csv has the numbers
+            _plot_losses(self.root / "loss.png", rows)
+        elif len(rows) == 1:
+            log.warning("loss.png not drawn: it needs matplotlib (pip install 'tinct[train]'); see metrics.csv")
         if samples:
             _save_samples(self.root / "samples" / f"epoch_{state['epoch']:03d}.png", samples, sample_count)
 

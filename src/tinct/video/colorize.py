@@ -15,12 +15,13 @@ the temporal filter (ONNX Runtime / torch release it), and recombination + encod
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,31 @@ def _timestamps(time_base: Fraction, rate: Fraction) -> Callable[[int | None], i
     return fix
 
 
+@contextlib.contextmanager
+def _torch_threads_for_a_stage(colorizer: Any) -> Iterator[None]:
+    """torch's intra-op threads while a film runs: 1, unless a thread count was set (``--threads``).
+
+    Why: here the model is one of three stages running at once, and the other two keep the cores
+    busy with decoding, L*, recombination and libx264. torch's OpenMP threads then wait at their
+    barriers for cores that are taken: on 2 cores a 72-frame clip took several times as long with
+    torch's default (one thread per core) as with one thread (benchmarks/VIDEO_THREADS.md, from
+    `python benchmarks/bench.py --video-threads-only`). ONNX Runtime's threads sleep instead of
+    spinning (tinct.inference.backends)."""
+    from tinct.threads import torch_threads_set
+
+    if getattr(colorizer.backend, "name", None) != "torch" or torch_threads_set():
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def colorize_video(
     colorizer: Any,
     src: str | os.PathLike,
@@ -114,6 +140,8 @@ def colorize_video(
     preset: str = "veryfast",
     max_pixels: int | None = None,
     max_frames: int | None = None,
+    description: str | None = None,
+    compare: str | os.PathLike | None = None,
 ) -> VideoReport:
     """Colorize the video ``src`` into the H.264 MP4 ``dst``.
 
@@ -137,6 +165,9 @@ def colorize_video(
         max_pixels: largest width*height of a frame (header and every decoded frame); default
             ``tinct.io.video.VIDEO_MAX_PIXELS``, the photos' limit.
         max_frames: most frames to decode (counted as they are decoded); default no limit.
+        description: stored in the MP4's ``comment`` tag (see ``tinct.inference.provenance``).
+        compare: also write a side-by-side MP4 here (twice the width: the gray frames the model
+            saw left, the colorization right; same timestamps and audio), replacing any file.
 
     Raises:
         VideoReadError: the input is not a readable video, or passes a limit (one line naming it).
@@ -147,17 +178,16 @@ def colorize_video(
     from tinct.inference.hint_specs import parse_hints
     from tinct.inference.hints import rasterize_hints
     from tinct.inference.reference import load_references
-    from tinct.vividness import check_vividness
 
-    if hints and not colorizer.accepts_hints:
-        raise ValueError("this model does not accept hints")
-    if vividness is not None:
-        check_vividness(vividness)
+    colorizer.check_request(hints, vividness)
     references = None if reference is None else load_references(reference)
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
     stabilizer = ChromaStabilizer(config)
-    with VideoReader(src, max_pixels=max_pixels, max_frames=max_frames) as reader:
+    with (
+        _torch_threads_for_a_stage(colorizer),
+        VideoReader(src, max_pixels=max_pixels, max_frames=max_frames) as reader,
+    ):
         info = dataclasses.replace(reader.info, rotation=reader.first_rotation())
         hint_map = None
         if hints:
@@ -186,14 +216,27 @@ def colorize_video(
                 _put_quietly(decoded, _Failed(err))
 
         with VideoWriter(
-            dst, info, time_base, audio_from=src if info.audio else None, overwrite=overwrite, crf=crf, preset=preset
-        ) as writer:
+            dst, info, time_base, audio_from=src if info.audio else None, overwrite=overwrite, crf=crf, preset=preset,
+            description=description,
+        ) as writer, contextlib.ExitStack() as extra:
+            pair = None
+            if compare is not None:
+                wide = dataclasses.replace(info, width=2 * info.width)
+                pair = extra.enter_context(
+                    VideoWriter(
+                        compare, wide, time_base, audio_from=src if info.audio else None, overwrite=True,
+                        crf=crf, preset=preset, description=description,
+                    )
+                )
 
             def write() -> None:
                 try:
                     while (item := _get(filtered, stop)) is not _DONE:
                         pts, L, ab = item
-                        writer.write(combine_lab(L, ab, keep_lightness=colorizer.spec.keep_lightness), pts)
+                        rgb = combine_lab(L, ab, keep_lightness=colorizer.spec.keep_lightness)
+                        writer.write(rgb, pts)
+                        if pair is not None:
+                            pair.write(np.concatenate([combine_lab(L, None), rgb], axis=1), pts)
                         written[0] += 1
                         if progress is not None:
                             progress(written[0], info.frames)
