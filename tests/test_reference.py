@@ -193,3 +193,18 @@ def test_a_film_takes_the_references_colors_and_holds_them_still(colorizer, tmp_
             last = [frame.to_ndarray(format="rgb24") for frame in reader][-1]
         errors.append(np.linalg.norm(ab_of(last[shared]) - np.array(SCENE_AB), axis=-1).mean())
     assert errors[1] < 0.5 * errors[0], errors
+
+
+def test_a_rerun_with_a_reference_remakes_an_output_made_without(tmp_path, weights, capsys):
+    scene = textured_scene()
+    Image.fromarray(scene[:, :CROP]).convert("L").save(tmp_path / "p.png")
+    Image.fromarray(scene[:, WIDTH - CROP :]).save(tmp_path / "ref.png")
+    args = ["colorize", str(tmp_path / "p.png"), "-o", str(tmp_path / "out"), "--model", str(weights)]
+    assert main([*args, "--backend", "torch"]) == 0
+    before = np.asarray(Image.open(tmp_path / "out" / "p.png"))
+    assert main([*args, "--backend", "torch", "--reference", str(tmp_path / "ref.png")]) == 0
+    after = np.asarray(Image.open(tmp_path / "out" / "p.png"))
+    assert not np.array_equal(before, after)  # made again, not skipped as up to date
+    capsys.readouterr()
+    assert main([*args, "--backend", "torch", "--reference", str(tmp_path / "ref.png")]) == 0
+    assert "skipped 1" in capsys.readouterr().out  # the same reference again: up to date
