@@ -657,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp_name:
             section(*video_threads, bench_video_threads(Path(tmp_name), args.model, reps=1 if args.quick else 3))
 
-    if not (args.video_only or args.video_threads_only):
+    if not (args.video_only or args.video_threads_only or args.reference_only):
         print("color conversion ...", flush=True)
         section(
             "Color conversion, 12 MP float32 (3000x4000)",
