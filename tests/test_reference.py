@@ -208,3 +208,16 @@ def test_a_rerun_with_a_reference_remakes_an_output_made_without(tmp_path, weigh
     capsys.readouterr()
     assert main([*args, "--backend", "torch", "--reference", str(tmp_path / "ref.png")]) == 0
     assert "skipped 1" in capsys.readouterr().out  # the same reference again: up to date
+
+
+def test_a_model_without_hint_input_takes_the_reference_too():
+    torch.manual_seed(0)
+    seed = Colorizer(create_model("seed"))  # no hint input, a fixed 128×128 working size
+    scene = textured_scene()
+    target, reference = scene[:, :CROP], scene[:, WIDTH - CROP :]
+    shared = (slice(10, -10), slice(WIDTH - CROP + 15, CROP - 5))
+    errors = [
+        np.linalg.norm(ab_of(out[shared]) - np.array(SCENE_AB), axis=-1).mean()
+        for out in (seed.colorize(target), seed.colorize(target, reference=reference))
+    ]
+    assert errors[1] < 0.4 * errors[0], errors
