@@ -21,8 +21,8 @@ Method (docs/reference.md says why and what it was measured against):
    the automatic colors stay exactly as they were (flat sky between matches is covered, the part
    of the target the reference does not show is not).
 
-numpy only (no torch, no onnxruntime), so the ONNX Runtime path stays torch-free; the cost is a
-few tens of milliseconds whatever the photo's size (``make bench`` times it).
+numpy only (no torch, no onnxruntime), so the ONNX Runtime path stays torch-free; the cost does
+not grow with the photo's size (``make bench``'s "Reference photo" section times it).
 """
 
 from __future__ import annotations

@@ -254,8 +254,8 @@ def _colorize_file(
 def _reference_headers(colorizer: Colorizer, rgb: np.ndarray, references: tuple) -> dict[str, str]:
     """Where the reference gave the color: ``X-Tinct-Reference-Coverage`` (share of the photo, in
     [0, 1]) and ``X-Tinct-Reference-Map``, a data URL of a small gray PNG (white: the reference's
-    color) that the page stretches over the photo. Matched again here (tens of milliseconds at
-    the working size) so that ``Colorizer.colorize`` keeps returning just the image."""
+    color) that the page stretches over the photo. Matched a second time here (at 128 px,
+    whatever the photo's size) so that ``Colorizer.colorize`` keeps returning just the image."""
     match = match_best(references, colorizer.working_lightness(image_lightness(rgb)))
     buffer = io.BytesIO()
     Image.fromarray(confidence_map(match, match.weight.shape)).save(buffer, format="PNG", optimize=True)
