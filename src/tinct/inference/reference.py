@@ -65,6 +65,8 @@ MIN_TEXTURE = 0.6
 LIGHTNESS_TOLERANCE = 16.0
 #: Reach of the matches' motion, in grid points (σ of the Gaussian that averages displacements).
 WARP_SIGMA = 7.0
+#: σ, in grid points, of a normalised blur of the weight map (0: none).
+WEIGHT_BLUR = 8.0
 #: Share of a grid point's neighbourhood that must be matched for its warp to be fully trusted.
 SUPPORT = 0.02
 #: Weight of the neighbourhood's mean L* (per 100 L*) appended to the unit-length descriptor.
@@ -313,6 +315,12 @@ def _warp(
     # a few matched neighbours are enough (SUPPORT of that sum) to trust the displacement.
     support = np.clip(den / (SUPPORT * 2 * np.pi * sigma**2), 0.0, 1.0)
     weight = (support * agree * inside).astype(np.float32)
+    if WEIGHT_BLUR > 0:
+        ones = np.ones((1, *weight.shape), np.float32)
+        # Smoother over space, steadier from frame to frame (films); never beyond the part of the
+        # target the reference shows, nor far from any match.
+        blurred = _gaussian_sum(weight[None], WEIGHT_BLUR)[0] / _gaussian_sum(ones, WEIGHT_BLUR)[0]
+        weight = (blurred * inside * np.minimum(1.0, 2 * support)).astype(np.float32)
     return reference.ab[:, iy, ix].astype(np.float32), weight
 
 
