@@ -294,6 +294,41 @@ def bench_hints(colorizer, reps: int) -> list[list[str]]:
     return rows
 
 
+def bench_reference(colorizers: dict[str, Any], tmp: Path, reps: int) -> list[list[str]]:
+    """Median seconds of a 12 MP grayscale JPEG → colorized JPEG, without and with a color
+    reference photo (12 MP JPEG, read and prepared in each run, as one `tinct colorize
+    --reference` does), per backend. The reference is the same scene shifted by a quarter, so
+    matching finds (and densifies) many matches: the costly case."""
+    from tinct.io.images import read_image, write_image
+
+    width, height = SIZES_MP[12]
+    scene = photo_like(width + width // 4, height, seed=12)
+    gray, ref = tmp / "ref_target.jpg", tmp / "ref_color.jpg"
+    Image.fromarray(scene[:, :width]).convert("L").save(gray, quality=95)
+    Image.fromarray(scene[:, width // 4 :]).save(ref, quality=95)
+    rows = []
+    for name, c in colorizers.items():
+        plain = timeit(lambda c=c: write_image(tmp / "o.jpg", c.colorize(read_image(gray)), quality=95), reps)
+        with_ref = timeit(
+            lambda c=c: write_image(tmp / "o.jpg", c.colorize(read_image(gray), reference=ref), quality=95), reps
+        )
+        rows.append([name, f"{plain:.2f}", f"{with_ref:.2f}", f"{with_ref - plain:+.2f}"])
+        print(f"  reference {name}: {plain:.2f} s → {with_ref:.2f} s", flush=True)
+    return rows
+
+
+def reference_section(colorizers: dict[str, Any], reps: int) -> tuple[str, str, list[str], list[list[str]]]:
+    with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp_name:
+        rows = bench_reference(colorizers, Path(tmp_name), reps)
+    return (
+        "Reference photo (`--reference`), 12 MP photo end to end",
+        "Median seconds of read 12 MP gray JPEG → `Colorizer.colorize` → write JPEG q95, without and with a "
+        "12 MP color reference (read and matched in each run; `tinct.inference.reference`).",
+        ["backend", "automatic s", "with reference s", "added s"],
+        rows,
+    )
+
+
 #: (label, recipe) pairs for the training rows: the issue-13 default's recipe and today's.
 TRAINING_RECIPES = (
     ("before: issue 13 (configs/people-lite2-feat.toml)", "people-lite2-feat.toml"),
@@ -568,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ddcolor-sizes", default="tiny,large", help=argparse.SUPPRESS)
     parser.add_argument("--video-only", action="store_true", help="only the video sections (writes --out too)")
     parser.add_argument(
+        "--reference-only", action="store_true", help="only the reference-photo section (prints it; writes nothing)"
+    )
+    parser.add_argument(
         "--video-threads-only",
         action="store_true",
         help="only the 72-frame clip on torch (threads before / now) and ONNX Runtime; writes --out "
@@ -619,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="tinct-bench-") as tmp_name:
             section(*video_threads, bench_video_threads(Path(tmp_name), args.model, reps=1 if args.quick else 3))
 
-    if not (args.video_only or args.video_threads_only):
+    if not (args.video_only or args.video_threads_only or args.reference_only):
         print("color conversion ...", flush=True)
         section(
             "Color conversion, 12 MP float32 (3000x4000)",
@@ -656,6 +694,10 @@ def main(argv: list[str] | None = None) -> int:
             colorizer.model, size=colorizer.size, backend="onnxruntime", onnx_path=onnx_path
         )
 
+    if args.reference_only:
+        title, note, header, rows = reference_section(colorizers, reps)
+        print(f"\n## {title}\n{note}\n\n{table(header, rows)}\n", flush=True)
+        return 0
     if not args.video_only:
         print("model ...", flush=True)
         rows, model_times = bench_model(colorizers, reps=10 if not args.quick else 3)
@@ -673,6 +715,8 @@ def main(argv: list[str] | None = None) -> int:
             ["hints", "working L*", "a*b* grid", "ms"],
             bench_hints(colorizer, reps=3 if args.quick else 7),
         )
+        print("reference photo ...", flush=True)
+        section(*reference_section(colorizers, reps=3 if args.quick else 5))
         # The reference pipeline runs the same model on the faster backend, so that its comparison
         # with tinct measures the full-resolution pre/post-processing, not the backend.
         fastest = min((name for name in colorizers), key=lambda name: model_times[name])

@@ -203,6 +203,16 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
         help='hints from a JSON list of {"x": X, "y": Y, "color": "#rrggbb"} (used with any --hint)',
     )
     p.add_argument(
+        "--reference",
+        dest="references",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="a color photo of the same scene (or a hand-colored frame of the film): its colors are carried "
+        "over wherever it matches the input, the rest is colorized as usual; applies to every input. "
+        "Repeatable: each input (or film frame) takes its colors from the one it matches best",
+    )
+    p.add_argument(
         "--weights",
         metavar="FILE",
         help="with --model ARCH (an architecture, e.g. eccv16 or siggraph17): load this state dict into a "
@@ -307,8 +317,15 @@ def _run_colorize(args: argparse.Namespace) -> int:
         if torch.cuda.is_available():  # one GPU per process, as torchrun's LOCAL_RANK says
             args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
     hints = _read_hints(args)
+    references = None
+    if args.references:  # a gray or unreadable reference fails here, before the model is loaded
+        from tinct.inference.reference import digest_references, load_references
+
+        references = load_references(args.references)
     single = single_output(args.inputs, args.out, args.fmt)  # a bad -o fails before any work
     settings = _output_settings(args, hints)
+    if args.references:  # an output made with other references (or none) is made again
+        settings["references"] = digest_references(references)
 
     def load():
         import time
@@ -339,6 +356,7 @@ def _run_colorize(args: argparse.Namespace) -> int:
             log=journal,
             hints=hints,
             vividness=args.vividness,
+            reference=references,
             settings=settings,
             compare=args.compare,
             quiet=args.quiet,

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from tinct.inference import provenance
 from tinct.inference.colorizer import Colorizer
+from tinct.inference.reference import Reference, digest_references, load_references
 from tinct.io.images import (
     IMAGE_EXTENSIONS,
     WRITE_FORMATS,
@@ -425,6 +426,7 @@ def colorize_paths(
     log: str | os.PathLike | None = None,
     hints: Sequence[Any] | None = None,
     vividness: float | None = None,
+    reference: Any = None,
     settings: Mapping[str, Any] | None = None,
     compare: bool = False,
     quiet: bool = False,
@@ -457,6 +459,8 @@ def colorize_paths(
         hints: color hints given to every image (see ``Colorizer.colorize``; positions in input
             pixels): an image a hint falls outside of fails, the rest go on.
         vividness: saturation in [0, 1] for every image; default the colorizer's.
+        reference: color photos for every image and video (see ``Colorizer.colorize``),
+            prepared once here; recorded in the outputs' settings.
         settings: what the outputs depend on (``provenance.describe``), recorded in each output;
             default: described from ``colorizer`` when it is a Colorizer loaded from a file.
         compare: also write a before/after picture beside each output
@@ -470,11 +474,13 @@ def colorize_paths(
         the batch goes on.
 
     Raises:
-        ValueError: unknown ``fmt``, bad ``vividness``, or ``hints`` for a model that takes none.
+        ValueError: unknown ``fmt``, bad ``vividness``, ``hints`` for a model that takes none, or
+            a gray or unreadable reference.
     """
     if fmt is not None:
         _suffix(Path("x"), fmt)  # fail before doing anything
     hints = list(hints) if hints else None
+    references = None if reference is None else load_references(reference)
     model = _Model(colorizer, hints, vividness)
     if isinstance(colorizer, Colorizer):
         model.get()  # checks the request at once
@@ -485,6 +491,8 @@ def colorize_paths(
                 vividness=colorizer.vividness if vividness is None else vividness,
                 hints=hints,
             )
+            if references is not None:
+                settings = {**settings, "references": digest_references(references)}
     if quiet:
         progress = False
     want = _Wanted(overwrite, settings, compare)
@@ -549,7 +557,7 @@ def colorize_paths(
                 _log.info("%s -> %s in %.2f s", item.src, item.dst, time.perf_counter() - item.start)
             record(item.src, item.dst, status, time.perf_counter() - item.start, error, "; ".join(item.notes) or None)
 
-        with _Pipeline(model, want, hints, vividness) as pipeline:
+        with _Pipeline(model, want, hints, vividness, references) as pipeline:
             for src, dst in bar:
                 if is_video_path(src):
                     # A video keeps both cores busy by itself (tinct.video.colorize): the photos
@@ -558,7 +566,7 @@ def colorize_paths(
                         finish(item)
                     video = _InFlight(src, dst, time.perf_counter(), [], concurrent.futures.Future())
                     video.outcome.set_result(
-                        _colorize_video(src, dst, model, want, input_keys, hints, vividness, progress)
+                        _colorize_video(src, dst, model, want, input_keys, hints, vividness, references, progress)
                     )
                     finish(video)
                     continue
@@ -633,8 +641,16 @@ class _Pipeline:
 
     DEPTH = 3
 
-    def __init__(self, model: _Model, want: _Wanted, hints: list[Any] | None, vividness: float | None):
+    def __init__(
+        self,
+        model: _Model,
+        want: _Wanted,
+        hints: list[Any] | None,
+        vividness: float | None,
+        references: tuple[Reference, ...] | None = None,
+    ):
         self.model, self.want, self.hints, self.vividness = model, want, hints, vividness
+        self.references = references
         self.model_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-colorize")
         self.write_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-write")
         self.flight: collections.deque[_InFlight] = collections.deque()
@@ -657,7 +673,7 @@ class _Pipeline:
             item.outcome.set_result(done)
         else:
             colorized = self.model_stage.submit(
-                self.model.get().colorize, done, hints=self.hints, vividness=self.vividness
+                self.model.get().colorize, done, hints=self.hints, vividness=self.vividness, reference=self.references
             )
             item.outcome = self.write_stage.submit(_write_one, src, dst, done, colorized, self.want)
         self.flight.append(item)
@@ -760,6 +776,7 @@ def _colorize_video(
     input_keys: set,
     hints: list[Any] | None,
     vividness: float | None,
+    references: tuple[Reference, ...] | None,
     progress: bool,
 ) -> tuple[str, str | None]:
     """A video's whole way (read, colorize, write atomically) as ``(status, error)``, like
@@ -785,6 +802,7 @@ def _colorize_video(
             dst,
             hints=hints,
             vividness=vividness,
+            reference=references,
             overwrite=_may_replace(dst, want),
             progress=step,
             description=want.description,

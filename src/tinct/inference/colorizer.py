@@ -33,6 +33,7 @@ from tinct.color.rgb8 import lightness_chroma_to_rgb_uint8, uint8_lightness
 from tinct.inference.hint_specs import parse_hints
 from tinct.inference.hints import propagate_hints, rasterize_hints
 from tinct.inference.lookup import DEFAULT_NAME, resolve_weights
+from tinct.inference.reference import Reference, apply_reference, load_references, match_best
 from tinct.inference.spec import ModelSpec
 from tinct.io.images import _to_rgb_array, read_image
 from tinct.vividness import check_vividness
@@ -355,6 +356,7 @@ class Colorizer:
         image: np.ndarray | str | os.PathLike | Image.Image,
         hints: Sequence[Any] | None = None,
         vividness: float | None = None,
+        reference: Any = None,
     ) -> np.ndarray | Image.Image:
         """Colorize one image at its full resolution; what comes back is what was given.
 
@@ -365,6 +367,10 @@ class Colorizer:
             hints: user color hints (models with ``config.hints`` only): ``(x, y, (r, g, b))``
                 tuples or ``{"x": .., "y": .., "color": "#rrggbb"}`` dicts, x/y in input pixels.
             vividness: saturation in [0, 1] for this call; default the colorizer's.
+            reference: a color photo of the same things (path, PIL image, (H, W, 3) uint8 array,
+                or a ``tinct.inference.reference.Reference`` prepared once for many calls), or a
+                list of them (the best-matching one is used): its colors are carried over where
+                the two images match (see that module).
 
         Returns:
             For an array or a path: (H, W, 3) uint8 sRGB with the input's exact size and L* (up
@@ -373,10 +379,11 @@ class Colorizer:
 
         Raises:
             ValueError: bad array, bad hints, hints for a model without a hint input, bad
-                vividness. ``ImageReadError`` for an unreadable path.
+                vividness, a gray reference. ``ImageReadError`` for an unreadable path.
         """
         self.check_request(hints, vividness)
-        rgb = self._colorize_lightness(image_lightness(_as_pixels(image)), hints, vividness)
+        references = _load_reference(reference)
+        rgb = self._colorize_lightness(image_lightness(_as_pixels(image)), hints, vividness, references)
         if not isinstance(image, Image.Image):
             return rgb
         out = Image.fromarray(rgb)
@@ -385,16 +392,26 @@ class Colorizer:
         return out
 
     def colorize_lightness(
-        self, L: np.ndarray, hints: Sequence[Any] | None = None, vividness: float | None = None
+        self,
+        L: np.ndarray,
+        hints: Sequence[Any] | None = None,
+        vividness: float | None = None,
+        reference: Any = None,
     ) -> np.ndarray:
         """Colorize an L* plane: (H, W) float L* in [0, 100] → (H, W, 3) uint8 sRGB of that L*.
 
-        See :meth:`colorize` for ``hints`` and ``vividness``.
+        See :meth:`colorize` for ``hints``, ``vividness`` and ``reference``.
         """
         self.check_request(hints, vividness)
-        return self._colorize_lightness(L, hints, vividness)
+        return self._colorize_lightness(L, hints, vividness, _load_reference(reference))
 
-    def _colorize_lightness(self, L: np.ndarray, hints: Sequence[Any] | None, vividness: float | None) -> np.ndarray:
+    def _colorize_lightness(
+        self,
+        L: np.ndarray,
+        hints: Sequence[Any] | None,
+        vividness: float | None,
+        reference: tuple[Reference, ...] | None = None,
+    ) -> np.ndarray:
         L = np.asarray(L, dtype=np.float32)
         if L.ndim != 2 or L.shape[0] == 0 or L.shape[1] == 0:
             raise ValueError(f"expected an (H, W) L* plane, got shape {L.shape}")
@@ -404,11 +421,15 @@ class Colorizer:
         if hints:
             hint_map = rasterize_hints(parse_hints(hints, width, height), (height, width), L_small.shape, HINT_PATCH)
         # A model may ask for its authors' per-channel clipping of out-of-gamut colors (DDColor).
-        ab = self.working_chroma(L_small, hint_map, vividness)
+        ab = self.working_chroma(L_small, hint_map, vividness, reference)
         return combine_lab(L, ab, keep_lightness=self.spec.keep_lightness)
 
     def working_chroma(
-        self, L_small: np.ndarray, hint_map: np.ndarray | None = None, vividness: float | None = None
+        self,
+        L_small: np.ndarray,
+        hint_map: np.ndarray | None = None,
+        vividness: float | None = None,
+        reference: tuple[Reference, ...] | None = None,
     ) -> np.ndarray:
         """:meth:`predict_ab` plus what every colorization does with it before the full-resolution
         recombination: hints spread along the lightness, a check for broken output. Video
@@ -419,18 +440,27 @@ class Colorizer:
             hint_map: (1, 3, h, w) from ``hints.rasterize_hints`` or None.
             vividness: as accepted by :meth:`check_request`, which the caller has called (a video
                 checks once, not once per frame).
+            reference: from ``reference.load_references``: the best-matching one's colors replace
+                the model's where they match, before the user's hints (which win where both speak).
 
         Returns:
             (2, h', w') float32 a*b* at the model's output resolution.
         """
-        if hint_map is None:
-            ab = self._predict(L_small, None, vividness)
-        else:
-            model_hints = hint_map if self.spec.hints else None  # others: propagation only (DDColor)
-            ab = propagate_hints(self._predict(L_small, model_hints, vividness), L_small, hint_map)
+        # Hint-less models get the hints by propagation only (DDColor).
+        model_hints = hint_map if self.spec.hints else None
+        ab = self._predict(L_small, model_hints, vividness)
+        if reference is not None:
+            ab = apply_reference(ab, match_best(reference, L_small))
+        if hint_map is not None:
+            ab = propagate_hints(ab, L_small, hint_map)
         if not np.isfinite(ab).all():
             raise ValueError("the model produced non-finite a*b* values (broken weights?)")
         return ab
+
+
+def _load_reference(reference: Any) -> tuple[Reference, ...] | None:
+    """``None`` or anything ``reference.load_references`` takes → prepared references or None."""
+    return None if reference is None else load_references(reference)
 
 
 def _may_skip_torch(backend: str, device: Any) -> bool:

@@ -2,7 +2,8 @@
 
 Endpoints:
   GET  /               the page (static/index.html; no CDN, no build step)
-  POST /api/colorize   multipart ``file`` (+ ``vividness``, ``hints``, ``format``) → image bytes
+  POST /api/colorize   multipart ``file`` (+ ``vividness``, ``hints``, ``format``, ``reference``: a
+                       color photo whose colors are carried over where it matches) → image bytes
   GET  /api/health     status, model, hint support, queue depth, limits
   GET  /api/models     the loaded model, bundled weights and architectures
   GET  /api/examples   example photos for the page (static/examples)
@@ -20,7 +21,9 @@ exception's type. No response names a path on the server's disk.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import json
 import logging
 import math
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import anyio.to_thread
+import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -43,6 +47,8 @@ from PIL import Image
 
 from tinct import __version__
 from tinct.inference import Colorizer, bundled_weights, parse_hints
+from tinct.inference.colorizer import image_lightness
+from tinct.inference.reference import confidence_map, coverage, load_reference, match_best
 from tinct.io.images import ImageReadError, encode_image, open_image_size, output_encoding, read_image
 from tinct.serve.guards import BodyTimeoutMiddleware, HostOriginMiddleware
 from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
@@ -204,12 +210,26 @@ def _colorize_file(
     vividness: float | None,
     fmt: str,
     max_pixels: int,
-) -> tuple[bytes, str | None]:
-    """Runs in a worker thread: decode, colorize, encode. Returns the encoded image and a
-    warning for the client (or None).
+    reference: tuple[str, str] | None = None,
+) -> tuple[bytes, str | None, dict[str, str]]:
+    """Runs in a worker thread: decode, colorize, encode. Returns the encoded image, a warning
+    for the client (or None) and extra response headers (the reference's coverage and map).
 
     The upload was opened once before, for its header (``_stage_upload``); this is the one decode.
+    ``reference``: the staged reference photo's path and display name.
     """
+    headers: dict[str, str] = {}
+    references = None
+    if reference is not None:
+        ref_path, ref_name = reference
+        try:
+            pixels = read_image(ref_path, max_pixels=max_pixels, keep_gray=True)
+            references = (load_reference(pixels, name=f"reference {ref_name}"),)
+        except ImageReadError as err:  # never the server's temporary path
+            raise _Unprocessable(f"reference {ref_name}: {err.reason}") from None
+        except ValueError as err:  # gray: one line naming it
+            raise _Unprocessable(str(err)) from None
+        del pixels
     notes: list[str] = []
     try:
         # Warnings name the upload as the client sent it, never the server's temporary file.
@@ -220,11 +240,29 @@ def _colorize_file(
         warnings.warn(note, stacklevel=2)  # the server's log names the upload too
     warning = "; ".join(notes) or None
     try:
-        out = colorizer.colorize(rgb, hints=hints or None, vividness=vividness)
+        # Passed only when given: a photo without a reference is colorized exactly as before.
+        extra = {} if references is None else {"reference": references}
+        out = colorizer.colorize(rgb, hints=hints or None, vividness=vividness, **extra)
+        if references is not None:
+            headers = _reference_headers(colorizer, rgb, references)
     except ValueError as err:
         raise _Unprocessable(f"{name}: {err}") from None
     del rgb
-    return encode_image(out, fmt), warning
+    return encode_image(out, fmt), warning, headers
+
+
+def _reference_headers(colorizer: Colorizer, rgb: np.ndarray, references: tuple) -> dict[str, str]:
+    """Where the reference gave the color: ``X-Tinct-Reference-Coverage`` (share of the photo, in
+    [0, 1]) and ``X-Tinct-Reference-Map``, a data URL of a small gray PNG (white: the reference's
+    color) that the page stretches over the photo. Matched a second time here (at 128 px,
+    whatever the photo's size) so that ``Colorizer.colorize`` keeps returning just the image."""
+    match = match_best(references, colorizer.working_lightness(image_lightness(rgb)))
+    buffer = io.BytesIO()
+    Image.fromarray(confidence_map(match, match.weight.shape)).save(buffer, format="PNG", optimize=True)
+    return {
+        "X-Tinct-Reference-Coverage": f"{coverage(match):.3f}",
+        "X-Tinct-Reference-Map": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
+    }
 
 
 def _header_text(text: str) -> str:
@@ -330,7 +368,8 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
     app.add_middleware(BodyTimeoutMiddleware, body_timeout=settings.body_timeout, idle_timeout=settings.idle_timeout)
     app.add_middleware(
         UploadLimitMiddleware,
-        max_body_bytes=settings.max_upload_bytes + _FORM_OVERHEAD,
+        # A photo and its optional reference photo, each checked against the limit on its own.
+        max_body_bytes=2 * settings.max_upload_bytes + _FORM_OVERHEAD,
         message=_too_large(settings),
     )
     app.add_middleware(HostOriginMiddleware, allowed_hosts=settings.allowed_hosts)
@@ -433,6 +472,11 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
             Form(description='JSON list of {"x", "y", "color": "#rrggbb"}, x/y in image pixels (hint models only)'),
         ] = None,
         fmt: Annotated[str, Form(alias="format", description="png | jpeg | webp")] = "png",
+        reference: Annotated[
+            UploadFile | str | None,
+            File(description="optional color photo of the same scene (same limits as 'file'): its colors are "
+            "carried over where it matches; X-Tinct-Reference-Coverage and X-Tinct-Reference-Map say where"),
+        ] = None,
     ) -> Response:
         """Colorize one photo and return it as an image file of the same size."""
         if file is None or not hasattr(file, "file"):
@@ -445,16 +489,34 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         if file.size is not None and file.size > settings.max_upload_bytes:
             raise _error(413, _too_large(settings))
 
+        if isinstance(reference, str) and reference:  # a form text field, not a file
+            raise _error(400, "reference must be an uploaded image file, not text")
+        ref_upload = reference if reference is not None and hasattr(reference, "file") else None
+        ref_name = _display_name(ref_upload.filename) if ref_upload is not None else ""
+        if ref_upload is not None and ref_upload.size is not None and ref_upload.size > settings.max_upload_bytes:
+            raise _error(413, f"reference {ref_name}: {_too_large(settings)}")
+
         path, (width, height) = await anyio.to_thread.run_sync(_stage_upload, file.file, name, settings)
+        ref_path = None
         try:
             checked_hints = parse_hints(hint_list, width, height)
+            if ref_upload is not None:
+                ref_path, _ = await anyio.to_thread.run_sync(_stage_upload, ref_upload.file, ref_name, settings)
         except ValueError as err:
             _unlink(path)
             raise _error(400, f"hints: {err}") from None
+        except BaseException:
+            _unlink(path)
+            raise
+
+        def cleanup() -> None:
+            _unlink(path)
+            if ref_path is not None:
+                _unlink(ref_path)
 
         started = time.perf_counter()
         try:
-            data, warning = await pool.run(
+            data, warning, extra = await pool.run(
                 _colorize_file,
                 colorizer,
                 path,
@@ -463,8 +525,9 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
                 vivid,
                 fmt,
                 settings.max_pixels,
+                None if ref_path is None else (ref_path, ref_name),
                 timeout=settings.timeout,
-                cleanup=lambda: _unlink(path),
+                cleanup=cleanup,
             )
         except PoolFull:
             raise _error(
@@ -489,6 +552,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
                 "X-Image-Width": str(width),
                 "X-Image-Height": str(height),
                 **({"X-Tinct-Warning": _header_text(warning)} if warning else {}),
+                **extra,
             },
         )
 

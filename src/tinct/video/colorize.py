@@ -132,6 +132,7 @@ def colorize_video(
     *,
     hints: Sequence[Any] | None = None,
     vividness: float | None = None,
+    reference: Any = None,
     overwrite: bool = False,
     config: StabilizerConfig | None = None,
     progress: Callable[[int, int | None], None] | None = None,
@@ -153,6 +154,9 @@ def colorize_video(
         colorizer: a ``tinct.inference.Colorizer``.
         hints: color hints for every frame (as for ``Colorizer.colorize``; x/y in frame pixels).
         vividness: saturation in [0, 1]; default the colorizer's.
+        reference: color photos (as for ``Colorizer.colorize``): each frame the model runs on
+            takes its colors from the one it matches best, and the temporal filter carries them
+            on like the model's own (docs/reference.md).
         overwrite: replace an existing ``dst`` (else ``ImageWriteError``).
         config: the temporal filter's settings; ``StabilizerConfig(keyframe_interval=1,
             strength=0)`` is frame-by-frame colorization.
@@ -168,13 +172,15 @@ def colorize_video(
     Raises:
         VideoReadError: the input is not a readable video, or passes a limit (one line naming it).
         ImageWriteError: the output exists (without ``overwrite``) or cannot be written.
-        ValueError: bad hints or vividness.
+        ValueError: bad hints or vividness, a gray or unreadable reference.
     """
     from tinct.inference.colorizer import HINT_PATCH, combine_lab
     from tinct.inference.hint_specs import parse_hints
     from tinct.inference.hints import rasterize_hints
+    from tinct.inference.reference import load_references
 
     colorizer.check_request(hints, vividness)
+    references = None if reference is None else load_references(reference)
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
     stabilizer = ChromaStabilizer(config)
@@ -256,7 +262,7 @@ def colorize_video(
                     pts, L, L_small = item
 
                     def predict(L_small: np.ndarray = L_small) -> np.ndarray:
-                        return colorizer.working_chroma(L_small, hint_map, vividness)
+                        return colorizer.working_chroma(L_small, hint_map, vividness, references)
 
                     _put(filtered, (pts, L, stabilizer.step(L_small, predict)), stop)
                 _put(filtered, _DONE, stop)

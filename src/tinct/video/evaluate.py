@@ -51,6 +51,7 @@ def evaluate_video(
     vividness: float | None = None,
     limit: int | None = None,
     keep: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    reference: Any = None,
 ) -> dict[str, Any]:
     """Score one color video (see the module docstring).
 
@@ -60,6 +61,7 @@ def evaluate_video(
         limit: only the first ``limit`` frames.
         keep: called as ``keep(index, {"gray", "frame", "tinct", "truth"})`` with each frame's
             (H, W, 3) uint8 images, e.g. to draw a before/after strip.
+        reference: color photos for every frame (as for ``tinct.video.colorize_video``).
 
     Returns:
         ``{"video": name, **metrics}`` with the keys of :data:`VIDEO_METRICS`.
@@ -67,9 +69,11 @@ def evaluate_video(
     import torch
 
     from tinct.inference.colorizer import combine_lab, image_lightness
+    from tinct.inference.reference import load_references
     from tinct.metrics.ciede2000 import ciede2000
     from tinct.metrics.video import FlickerMeter, rgb_to_lab_planes
 
+    references = None if reference is None else load_references(reference)
     path = Path(path)
     stabilizer = ChromaStabilizer(config)
     meters = {name: FlickerMeter() for name in ("truth", "frame", "tinct")}
@@ -83,7 +87,7 @@ def evaluate_video(
             truth = frame.to_ndarray(format="rgb24")
             L = image_lightness(truth)
             L_small = colorizer.working_lightness(L)
-            prediction = colorizer.working_chroma(L_small, None, vividness)
+            prediction = colorizer.working_chroma(L_small, None, vividness, references)
             filtered = stabilizer.step(L_small, lambda p=prediction: p)
             keep_lightness = colorizer.spec.keep_lightness
             outputs = {

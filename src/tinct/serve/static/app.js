@@ -13,6 +13,9 @@
     format: $("format"), download: $("download"),
     hintMode: $("hint-mode"), hintColor: $("hint-color"), hintList: $("hint-list"),
     hintClear: $("hint-clear"), hintHelp: $("hint-help"), another: $("another"),
+    refBox: $("reference-box"), refChoose: $("reference-choose"), refRemove: $("reference-remove"),
+    refFile: $("reference-file"), refName: $("reference-name"), refThumb: $("reference-thumb"),
+    refOverlay: $("reference-overlay"), refMap: $("reference-map"),
     viewer: $("viewer"), zoom: $("zoom"), cursor: $("cursor"), zoomIn: $("zoom-in"), zoomOut: $("zoom-out"),
     zoomFit: $("zoom-fit"), zoomLevel: $("zoom-level"), fullscreen: $("fullscreen"),
     examples: $("examples"), exampleList: $("example-list"),
@@ -35,6 +38,8 @@
     hintMode: false,
     hints: [],           // [{x, y, color}] in image pixels
     size: null,          // {width, height} of the image in pixels (as displayed, EXIF applied)
+    reference: null,     // the File of the reference photo, sent with every colorization
+    referenceUrl: null,  // its object URL (the thumbnail)
     cursor: { fx: 0.5, fy: 0.5 }, // the keyboard's hint cross, as fractions of the photo's width and height
   };
   const view = { z: 1, x: 0, y: 0 }; // zoom factor and pan (px) of the photo pair inside #compare
@@ -596,6 +601,7 @@
     if (state.hints.length) {
       form.append("hints", JSON.stringify(state.hints.map(({ x, y, color }) => ({ x, y, color }))));
     }
+    if (state.reference) form.append("reference", state.reference, state.reference.name || "reference");
 
     setBusy(true);
     hideError();
@@ -618,8 +624,10 @@
       }
       setDownload(url, response);
       const seconds = response.headers.get("X-Tinct-Seconds");
+      const coverage = showReferenceMap(response);
       el.info.textContent = `${file.name} · ${state.size.width}×${state.size.height} px` +
-        (seconds ? ` · ${Number(seconds).toFixed(2)} s` : "");
+        (seconds ? ` · ${Number(seconds).toFixed(2)} s` : "") +
+        (coverage !== null ? ` · ${Math.round(coverage * 100)}% colored from the reference` : "");
       renderHints();
       setBusy(false);
       el.body.dataset.state = "done";
@@ -642,6 +650,69 @@
       }
     }
   }
+
+  // ------------------------------------------------------------------ reference photo
+
+  // The server's map of where the reference's colors were used (a small gray PNG as a data URL);
+  // returns the share of the photo they cover, or null without a reference.
+  function showReferenceMap(response) {
+    const map = response.headers.get("X-Tinct-Reference-Map");
+    const coverage = response.headers.get("X-Tinct-Reference-Coverage");
+    if (!map || !map.startsWith("data:image/png;base64,")) {
+      el.refMap.removeAttribute("src");
+      el.refMap.hidden = true;
+      el.refOverlay.disabled = true;
+      return null;
+    }
+    el.refMap.src = map;
+    el.refOverlay.disabled = false;
+    el.refMap.hidden = !el.refOverlay.checked;
+    return coverage === null ? null : Number(coverage);
+  }
+
+  function setReference(file) {
+    if (file) {
+      const limit = state.health && state.health.max_upload_bytes;
+      if (limit && file.size > limit) {
+        showError(`reference ${file.name}: ${formatMb(file.size)} MB is larger than this server accepts (${formatMb(limit)} MB).`);
+        return;
+      }
+    }
+    hideError();
+    state.reference = file || null;
+    if (state.referenceUrl) URL.revokeObjectURL(state.referenceUrl);
+    state.referenceUrl = file ? URL.createObjectURL(file) : null;
+    el.refName.textContent = file ? file.name : "";
+    el.refThumb.hidden = !file;
+    if (file) el.refThumb.src = state.referenceUrl; else el.refThumb.removeAttribute("src");
+    el.refRemove.hidden = !file;
+    if (state.file) schedule(0);
+  }
+
+  el.refChoose.addEventListener("click", () => el.refFile.click());
+  el.refFile.addEventListener("change", () => {
+    if (el.refFile.files && el.refFile.files[0]) setReference(el.refFile.files[0]);
+    el.refFile.value = "";
+  });
+  el.refRemove.addEventListener("click", () => setReference(null));
+  el.refOverlay.addEventListener("change", () => {
+    el.refMap.hidden = !el.refOverlay.checked || !el.refMap.getAttribute("src");
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    el.refBox.addEventListener(type, (event) => {
+      event.preventDefault();
+      event.stopPropagation(); // not the photo's drop target
+      el.refBox.classList.add("over");
+    });
+  }
+  el.refBox.addEventListener("dragleave", () => el.refBox.classList.remove("over"));
+  el.refBox.addEventListener("drop", (event) => {
+    event.preventDefault();
+    event.stopPropagation(); // a reference dropped here does not replace the photo
+    el.refBox.classList.remove("over");
+    const file = event.dataTransfer && event.dataTransfer.files[0];
+    if (file) setReference(file);
+  });
 
   function loadImage(img, url) {
     return new Promise((resolve, reject) => {

@@ -1,0 +1,91 @@
+"""The HTTP API's optional second upload, ``reference``: its colors reach the result where it
+matches, the response says where (coverage and a map), and a gray, corrupt or oversized reference
+is one JSON line naming it, with the photo's own limits."""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'tinct[serve]')")
+pytest.importorskip("multipart", reason="python-multipart is not installed (pip install 'tinct[serve]')")
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient  # noqa: E402
+
+from tinct.serve import ServeSettings, create_app  # noqa: E402
+
+from .test_reference import CROP, SCENE_AB, WIDTH, ab_of, textured_scene  # noqa: E402
+from .test_serve_api import png_bytes, tiny_colorizer  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def client():
+    settings = ServeSettings(workers=1, queue=4, timeout=60, max_upload_bytes=200_000)
+    with TestClient(base_url="http://127.0.0.1:8000", app=create_app(tiny_colorizer(), settings)) as c:
+        yield c
+
+
+def post(client, photo: bytes, reference: bytes | None = None, ref_name: str = "ref.png"):
+    files = {"file": ("gray.png", photo, "application/octet-stream")}
+    if reference is not None:
+        files["reference"] = (ref_name, reference, "application/octet-stream")
+    return client.post("/api/colorize", files=files)
+
+
+@pytest.fixture(scope="module")
+def scene_pair() -> tuple[bytes, bytes]:
+    scene = textured_scene()
+    gray = np.asarray(Image.fromarray(scene[:, :CROP]).convert("L"))
+    return png_bytes(gray), png_bytes(np.ascontiguousarray(scene[:, WIDTH - CROP :]))
+
+
+def test_a_reference_upload_colors_the_shared_part_and_says_where(client, scene_pair):
+    gray, reference = scene_pair
+    auto = post(client, gray)
+    with_ref = post(client, gray, reference)
+    assert auto.status_code == with_ref.status_code == 200, with_ref.text
+    assert "X-Tinct-Reference-Map" not in auto.headers
+    shared = (slice(10, -10), slice(WIDTH - CROP + 15, CROP - 5))
+    errors = []
+    for response in (auto, with_ref):
+        rgb = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+        errors.append(np.linalg.norm(ab_of(rgb[shared]) - np.array(SCENE_AB), axis=-1).mean())
+    assert errors[1] < 0.5 * errors[0], errors
+    assert 0.2 < float(with_ref.headers["X-Tinct-Reference-Coverage"]) < 0.8
+    url = with_ref.headers["X-Tinct-Reference-Map"]
+    assert url.startswith("data:image/png;base64,")
+    confidence = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    half = confidence.shape[1] // 2
+    assert confidence[:, : half // 2].max() == 0 and confidence[:, half + half // 2 :].mean() > 128
+
+
+def test_a_gray_reference_is_one_line_naming_it(client, scene_pair):
+    gray, _ = scene_pair
+    response = post(client, gray, png_bytes(np.full((30, 40), 99, np.uint8)), ref_name="old-print.png")
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "reference old-print.png: the reference is gray; it has no color to carry over (give a color photo)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [(b"", 415), (b"plain text, no image", 415), (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, 422), (None, 413)],
+)
+def test_a_bad_reference_gets_the_photos_own_checks(client, scene_pair, content, status):
+    gray, _ = scene_pair
+    if content is None:  # over the upload limit (noise does not compress)
+        content = png_bytes(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    response = post(client, gray, content, ref_name="bad-ref.png")
+    assert response.status_code == status, response.text
+    line = response.json()["detail"]
+    assert "\n" not in line and ("bad-ref.png" in line or status == 413), line
