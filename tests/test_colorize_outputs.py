@@ -237,7 +237,7 @@ def test_readme_colorize_examples_in_order_each_change_what_they_should(tmp_path
         assert current != previous, f"{line!r} left out/old.jpg as it was"
         settings = recorded(out / "old.jpg")
         if "--vividness" in line:
-            assert settings["vividness"] == 0.8
+            assert settings["vividness"] == 1.0
             assert chroma_before is not None and chroma(out / "old.jpg") > chroma_before, line
         if "--hint" in line:
             assert len(settings["hints"]) == 2
