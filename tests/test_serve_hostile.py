@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import urllib.parse
 import warnings
 
@@ -24,6 +23,8 @@ with warnings.catch_warnings():
 from tinct.inference import Colorizer  # noqa: E402
 from tinct.models import create_model  # noqa: E402
 from tinct.serve import ServeSettings, create_app  # noqa: E402
+
+from .test_serve_video import wait  # noqa: E402  (polls a video job until it ends)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -149,16 +150,6 @@ def test_the_job_itself_stops_past_the_frame_limit(colorizer, tmp_path, monkeypa
         response = client.post("/api/video", files={"file": ("x.mp4", raw_h264(tmp_path, 4), "video/mp4")})
         wait(client, response.json()["id"])
     assert seen["max_frames"] == 20 and seen["max_pixels"] == ServeSettings().max_pixels
-
-
-def wait(client, job_id: str, seconds: float = 60.0) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/video/{job_id}").json()
-        if state["status"] in ("done", "failed"):
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 # --------------------------------------------------------------------------------------------
