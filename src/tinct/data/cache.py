@@ -108,16 +108,17 @@ class PhotoCache:
             entries.append({"path": str(path), "offset": offset, "height": rgb.shape[0], "width": rgb.shape[1]})
             chunks.append(rgb.reshape(-1))
             offset += rgb.size
-        pixels = np.concatenate(chunks) if chunks else np.zeros(0, np.uint8)
         if folder is None:
+            pixels = np.concatenate(chunks) if chunks else np.zeros(0, np.uint8)
             return cls(pixels, entries, skipped_unreadable, skipped_gray)
         folder = Path(folder)
         with atomic_open(folder / PIXELS) as f:
-            f.write(pixels.tobytes())
+            for chunk in chunks:  # photo by photo: no second copy of every pixel in memory
+                f.write(memoryview(chunk))
         index = {"key": key, "entries": entries, "skipped_unreadable": skipped_unreadable, "skipped_gray": skipped_gray}
         atomic_write_bytes(folder / INDEX, json.dumps(index).encode())  # last: the build is complete
-        log.info("cached %d photos (%.0f MB) in %s", len(entries), pixels.size / 1e6, folder)
-        del pixels
+        log.info("cached %d photos (%.0f MB) in %s", len(entries), offset / 1e6, folder)
+        del chunks
         opened = cls._open(folder, key)
         assert opened is not None
         return opened
