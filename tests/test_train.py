@@ -218,7 +218,7 @@ def test_extra_data_folders_join_the_training_set(tmp_path):
     write_photos(tmp_path / "main", 2, size=(64, 64))
     write_photos(tmp_path / "extra", 3, size=(64, 64))
     cfg = TrainConfig(data=str(tmp_path / "main"), extra_data=[str(tmp_path / "extra")], val=str(tmp_path / "main"))
-    train, val = fit_module._datasets(cfg, 64, hints=False, info=dist.DistInfo())
+    train, val, _ = fit_module._datasets(cfg, 64, hints=False, info=dist.DistInfo())
     assert sorted(p.parent.name for p in train.paths) == ["extra"] * 3 + ["main"] * 2
     assert len(val) == 2
 
@@ -233,7 +233,7 @@ def test_val_fraction_carves_every_folder_by_file_name(tmp_path):
     cfg = TrainConfig(
         data=str(tmp_path / "main"), extra_data=[str(tmp_path / "extra")], val=str(tmp_path / "val"), val_fraction=0.1
     )
-    train, val = fit_module._datasets(cfg, 32, hints=False, info=dist.DistInfo())
+    train, val, _ = fit_module._datasets(cfg, 32, hints=False, info=dist.DistInfo())
     carved = [p for p in val.paths if p.parent.name != "val"]
     assert {p.parent.name for p in carved} == {"main", "extra"} and len(val) == len(carved) + 1
     assert not set(train.paths) & set(val.paths) and len(train) + len(carved) == 80
@@ -325,3 +325,23 @@ def test_compiled_training_matches_eager(tmp_path):
     compiled = fit(TrainConfig(**cfg, out=str(tmp_path / "compiled"), compile=True)).model.state_dict()
     for name, value in eager.items():
         torch.testing.assert_close(compiled[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_source_weights_set_each_folders_share_of_an_epoch(tmp_path):
+    """--source-weights 1,3: a quarter of the epoch's draws from DATA and three quarters from the
+    extra folder, whatever the folder sizes; a weight list of the wrong length is refused."""
+    write_photos(tmp_path / "main", 6, size=(32, 32))
+    write_photos(tmp_path / "extra", 2, size=(32, 32))
+    for i in range(2):
+        (tmp_path / "extra" / f"photo_{i}.png").rename(tmp_path / "extra" / f"extra_{i}.png")
+    cfg = TrainConfig(data=str(tmp_path / "main"), extra_data=[str(tmp_path / "extra")], source_weights=[1, 3])
+    train, _, sources = fit_module._datasets(cfg, 32, hints=False, info=dist.DistInfo())
+    assert sorted(sources) == [0] * 6 + [1] * 2
+    drawn = list(fit_module._sampler(cfg, train, sources, dist.DistInfo()))
+    assert len(drawn) == len(train) == 8
+    folders = [train.paths[i % len(train)].parent.name for i in drawn]
+    assert folders.count("extra") == 6 and folders.count("main") == 2
+    with pytest.raises(ValueError, match="2 training source"):
+        fit_module._datasets(
+            dataclasses.replace(cfg, source_weights=[1, 1, 1]), 32, hints=False, info=dist.DistInfo()
+        )

@@ -115,8 +115,11 @@ class ColorDataset(Dataset):
         return self._photos[index]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        """(L* (1, S, S), a*b* (2, S, S)), plus hints (3, S, S) if the dataset was made with hints."""
-        image = Image.fromarray(np.asarray(self.rgb(index)))
+        """(L* (1, S, S), a*b* (2, S, S)), plus hints (3, S, S) if the dataset was made with hints.
+
+        An index ≥ len(self) is photo ``index % len(self)`` seen again with its own random crop, flip,
+        hints and degradation (`tinct.data.sampling` draws repeats of a photo so)."""
+        image = Image.fromarray(np.asarray(self.rgb(index % len(self.paths))))
         if self.train:
             rng = random.Random(item_seed(self.seed, self.epoch, index, CROP_STREAM))
             box = random_resized_crop_box(image.width, image.height, rng)

@@ -31,6 +31,12 @@ class TrainConfig:
         "hold out this fraction of every training folder (DATA and each --extra-data) for validation, "
         "chosen by a hash of each file name (tinct.data.splits), added to --val",
     )
+    source_weights: list[float] = _opt(
+        [],
+        "share of each epoch drawn from each training source, in the order DATA then each --extra-data "
+        "(tinct.data.sampling); default: uniform over photos",
+        metavar="W",
+    )
     model: str = _opt("unet", "architecture (see `tinct models`)")
     #: Overrides of the model's config (TOML only; ``--head`` sets ``head``).
     model_args: dict[str, Any] = _opt({}, "overrides of the model's config")
@@ -99,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"degrade must be in [0, 1], got {self.degrade}")
         if self.samples < 0:
             raise ValueError(f"samples must be ≥ 0, got {self.samples}")
+        if self.source_weights and (min(self.source_weights) < 0 or not sum(self.source_weights) > 0):
+            raise ValueError(f"source_weights must be ≥ 0 and not all 0, got {self.source_weights}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 

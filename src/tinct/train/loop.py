@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from tinct.color.ab_bins import nearest_bin, rebalancing_weights
 from tinct.color.lab import lab_to_rgb
 from tinct.data.dataset import ColorDataset, read_file_list
+from tinct.data.sampling import SourceBalancedSampler
 from tinct.data.splits import carve_val
 from tinct.device import pick_device
 from tinct.io.images import list_images
@@ -42,17 +43,25 @@ log = logging.getLogger(__name__)
 
 def _datasets(
     cfg: TrainConfig, size: int, hints: bool, info: dist.DistInfo
-) -> tuple[ColorDataset, ColorDataset | None]:
-    """The training set (DATA or --file-list, plus --extra-data, less the carved val photos) and the
-    val set (--val plus the `val_fraction` carved from each training folder), or None."""
+) -> tuple[ColorDataset, ColorDataset | None, list[int]]:
+    """The training set (DATA or --file-list, plus --extra-data, less the carved val photos), the
+    val set (--val plus the `val_fraction` carved from each training folder) or None, and the source
+    index (0: DATA, 1…: each --extra-data) of each training photo."""
     sources = [read_file_list(cfg.file_list)] if cfg.file_list else ([cfg.data] if cfg.data else [])
     if not sources:
         raise ValueError("no training data: give a folder or --file-list")
-    train_paths, val_paths = [], []
-    for source in [*sources, *cfg.extra_data]:
+    all_sources = [*sources, *cfg.extra_data]
+    if cfg.source_weights and len(cfg.source_weights) != len(all_sources):
+        raise ValueError(
+            f"--source-weights: {len(cfg.source_weights)} weight(s) for {len(all_sources)} training source(s) "
+            "(DATA, then each --extra-data)"
+        )
+    train_paths, val_paths, source_of = [], [], {}
+    for k, source in enumerate(all_sources):
         train_part, val_part = carve_val(source if isinstance(source, list) else list_images(source), cfg.val_fraction)
         train_paths += train_part
         val_paths += val_part
+        source_of.update((Path(path), k) for path in train_part if Path(path) not in source_of)
     if cfg.val:
         val_paths = list_images(cfg.val) + val_paths
 
@@ -66,7 +75,17 @@ def _datasets(
             train_set()
         dist.barrier(info)
     val = ColorDataset(val_paths, size, train=False, seed=cfg.seed, skip_gray=True) if val_paths else None
-    return train_set(), val
+    train = train_set()
+    return train, val, [source_of[Path(path)] for path in train.paths]
+
+
+def _sampler(cfg: TrainConfig, train_set: ColorDataset, sources: list[int], info: dist.DistInfo) -> Sampler[int]:
+    """Uniform over photos, or in the --source-weights shares. Either way every process count draws the
+    same seeded global order, so a global batch holds the same photos with 1 or N processes and a
+    resume may change the number of processes."""
+    if not cfg.source_weights:
+        return DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed)
+    return SourceBalancedSampler(sources, cfg.source_weights, info.world_size, info.rank, cfg.seed)
 
 
 def class_counts(dataset: ColorDataset, bins: torch.Tensor, side: int = 64) -> torch.Tensor:
@@ -184,7 +203,7 @@ class _Run:
     autocast_dtype: torch.dtype | None
     scaler: torch.amp.GradScaler | None
     train_set: ColorDataset
-    sampler: DistributedSampler
+    sampler: DistributedSampler | SourceBalancedSampler
     val_loader: DataLoader | None
     micro_batch: int
     steps_per_epoch: int
@@ -239,7 +258,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo) -> _Run:
         _init_from(model, cfg.init_from, info)
     size = cfg.size or model.default_size
     model.check_size(size, size)
-    train_set, val_set = _datasets(cfg, size, model.config.hints, info)
+    train_set, val_set, train_sources = _datasets(cfg, size, model.config.hints, info)
 
     loss_spec = cfg.loss or ("ce" if model.config.head == "classification" else "l2")
     class_weights = None
@@ -274,9 +293,7 @@ def _start(cfg: TrainConfig, info: dist.DistInfo) -> _Run:
         autocast_dtype=autocast_dtype,
         scaler=scaler,
         train_set=train_set,
-        # Every process count uses DistributedSampler's seeded permutation, so a global batch holds the
-        # same photos with 1 or N processes and a resume may change the number of processes.
-        sampler=DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed),
+        sampler=_sampler(cfg, train_set, train_sources, info),
         val_loader=DataLoader(val_set, batch_size=max(1, micro_batch), num_workers=cfg.workers) if val_set else None,
         micro_batch=micro_batch,
         steps_per_epoch=steps_per_epoch,
