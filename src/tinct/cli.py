@@ -777,14 +777,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"tinct {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except Exception as err:
         # Refused or broken weights/checkpoints (e.g. `train --resume` on a pickle that would run
-        # code) are a usage error with a one-line message, not a crash. Checked by name so that
-        # `tinct --help` does not import torch.
-        if type(err).__name__ != "WeightsError":
+        # code) are a usage error with a one-line message, not a crash. WeightsError is imported
+        # only once something failed, so that `tinct --help` imports no more than it needs.
+        from tinct.io.weights import WeightsError
+
+        if not isinstance(err, (ValueError, FileNotFoundError, ImportError, WeightsError)):
             raise
         print(f"tinct {args.command}: error: {err}", file=sys.stderr)
         return 2
