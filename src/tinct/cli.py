@@ -25,11 +25,57 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     pass
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
+def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One option per field of the dataclass ``cls`` that has a help text (``metadata["help"]``), so
+    the command line cannot drift from the library. Every default is None ("not given"): the
+    dataclass (or a --config recipe) supplies the value, and the help shows it. A field's metadata
+    may also name the option ("flag"), say how its default reads ("shown"), give the unit the option
+    counts in ("unit": e.g. 2**20 for megabytes of a field in bytes) and argparse settings."""
     import dataclasses
     import types
     import typing
 
+    types_ = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip or "help" not in field.metadata:
+            continue
+        extra = dict(field.metadata)
+        text, flag, unit = extra.pop("help"), extra.pop("flag", "--" + field.name.replace("_", "-")), extra.pop("unit", 1)
+        kind = types_[field.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None -> X
+            kind = next(t for t in typing.get_args(kind) if t is not type(None))
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        shown = extra.pop("shown", None if default in (None, [], (), False) else default)
+        if unit != 1:
+            kind, shown = float, f"{default / unit:g}"
+        text = text.replace("%", "%%") + ("" if shown is None else f" (default: {shown})")
+        if kind is bool:
+            p.add_argument(flag, dest=field.name, action="store_true", default=None, help=text)
+        elif typing.get_origin(kind) in (list, tuple):
+            p.add_argument(flag, dest=field.name, action="append", type=typing.get_args(kind)[0], help=text, **extra)
+        else:
+            p.add_argument(flag, dest=field.name, type=kind, help=text, **extra)
+
+
+def _given(args: argparse.Namespace, cls: type) -> dict:
+    """The fields of ``cls`` the command line gave (see :func:`_add_fields`), in the field's unit."""
+    import dataclasses
+
+    given = {}
+    for field in dataclasses.fields(cls):
+        value = getattr(args, field.name, None)
+        if value is None:
+            continue
+        unit = field.metadata.get("unit", 1)
+        if unit != 1:
+            if not value > 0:
+                raise ValueError(f"{field.metadata['flag']} must be positive, got {value}")
+            value = int(value * unit)
+        given[field.name] = tuple(value) if isinstance(field.default, tuple) else value
+    return given
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     from tinct.train.args import TrainConfig
 
     p = sub.add_parser(
@@ -41,44 +87,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", help="folder of color training photos")
     p.add_argument("--config", help="TOML recipe (fields of tinct.train.TrainConfig), e.g. configs/default.toml")
     p.add_argument("--head", choices=("regression", "classification"), help="output head of the model")
-    # One option per TrainConfig field, so the CLI cannot drift from the recipe. Every default is
-    # None ("not given"): a --config value then stands unless the option is given.
-    types_ = typing.get_type_hints(TrainConfig)
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in ("data", "model_args"):
-            continue
-        kind = types_[field.name]
-        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None -> X
-            kind = next(t for t in typing.get_args(kind) if t is not type(None))
-        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
-        extra = {k: v for k, v in field.metadata.items() if k != "help"}
-        shown = "" if default in (None, [], False) else f" (default: {default})"
-        text = field.metadata["help"].replace("%", "%%") + shown
-        flag = "--" + field.name.replace("_", "-")
-        if kind is bool:
-            p.add_argument(flag, action="store_true", default=None, help=text)
-        elif typing.get_origin(kind) is list:
-            p.add_argument(flag, action="append", type=typing.get_args(kind)[0], help=text, **extra)
-        else:
-            p.add_argument(flag, type=kind, help=text, **extra)
+    _add_fields(p, TrainConfig, skip=("data", "model_args"))
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import dataclasses
+    from tinct.train import TrainConfig, fit, resolve_config
 
-    from tinct.train import TrainConfig, fit, load_config
-
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    if args.config:
-        cfg = load_config(args.config, **overrides)
-    else:
-        cfg = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
-    if args.head:
-        cfg.model_args = {**cfg.model_args, "head": args.head}
-    if not cfg.data and not cfg.file_list:
-        raise ValueError("train: give a DATA folder, --file-list, or a --config that names one")
-    result = fit(cfg)
+    result = fit(resolve_config(args.config, head=args.head, **_given(args, TrainConfig)))
     print(f"run folder: {result.out}")
     return 0
 
