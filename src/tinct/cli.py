@@ -317,8 +317,7 @@ def _output_settings(args: argparse.Namespace, hints: list) -> dict:
 
 
 def _run_colorize(args: argparse.Namespace) -> int:
-    import os
-
+    from tinct.device import local_device
     from tinct.inference.batch import Shard, colorize_paths, rank_log_path, single_output, wait_for_all_ranks
     from tinct.threads import get_num_threads
 
@@ -327,11 +326,8 @@ def _run_colorize(args: argparse.Namespace) -> int:
     _check_common(args)
     shard = Shard.from_env()
     _threads(args)
-    if shard.enabled and args.device in ("auto", "cuda"):
-        import torch
-
-        if torch.cuda.is_available():  # one GPU per process, as torchrun's LOCAL_RANK says
-            args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    if shard.enabled:  # one GPU per process, as torchrun's LOCAL_RANK says
+        args.device = local_device(args.device)
     hints = _read_hints(args)
     references = None
     if args.references:  # a gray or unreadable reference fails here, before the model is loaded
