@@ -435,89 +435,30 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_eval)
 
 
-def _display_names(specs: list[str]) -> list[str]:
-    """Short unique labels: the file stem, with as many parent folders as needed to tell apart
-    e.g. runs/a/checkpoints/best.safetensors and runs/b/checkpoints/best.safetensors."""
-    from pathlib import PurePath
-
-    def parts(spec: str) -> tuple[str, ...]:
-        if not spec.endswith((".safetensors", ".pth", ".pt")):  # weights files: named by their stem
-            return (spec,)
-        path = PurePath(spec).with_suffix("")
-        return tuple(p for p in path.parts if p != path.anchor) or (path.name,)
-
-    split = [parts(s) for s in specs]
-    names: list[str] = []
-    for i, p in enumerate(split):
-        name = p[-1]
-        for k in range(1, len(p) + 1):
-            if sum(1 for q in split if q[-k:] == p[-k:]) == 1:
-                name = "/".join(p[-k:])
-                break
-        if name == "gray" or name in names:  # the same file twice, or a file named gray
-            name = f"{name} ({i + 1})"
-        names.append(name)
-    return names
-
-
-def _hint_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",")]
-    except ValueError:
-        counts = []
-    if not counts or min(counts) < 0:
-        raise ValueError(f"--hints: expected hint counts >= 0 separated by commas, e.g. 0,1,2,5, got {text!r}")
-    return counts
-
-
-def _weights_per_model(models: list[str], weights: list[str]) -> list[str | None]:
-    """The k-th --weights goes with the k-th --model that names an architecture."""
-    if not weights:
-        return [None] * len(models)
-    from tinct.models import list_models
-
-    archs = [i for i, spec in enumerate(models) if spec in list_models()]
-    if len(archs) != len(weights):
-        raise ValueError(
-            f"--weights: got {len(weights)} file(s) for {len(archs)} --model value(s) naming an architecture "
-            f"({', '.join(list_models())}); give one --weights per such --model, in order"
-        )
-    paired: list[str | None] = [None] * len(models)
-    for i, file in zip(archs, weights, strict=True):
-        paired[i] = file
-    return paired
-
-
 def _run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tinct.io.images import list_images
-    from tinct.metrics.evaluate import evaluate_models, write_results
+    from tinct.io.video import list_media
+    from tinct.metrics.evaluate import evaluate_models, model_labels, pair_weights, parse_hint_counts, write_results
 
     _check_common(args)
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     _threads(args)
     data = Path(args.data)
-    paths = list_images(data)
-    if not data.is_file() or _is_video(data):  # videos are scored on their own (flicker)
-        videos = list_images(data, extensions=_video_extensions()) if data.is_dir() else [data]
-        if videos:
-            status = _run_eval_videos(args, videos)
-            paths = [p for p in paths if not _is_video(p)] if data.is_dir() else []
-            if not paths:
-                return status
+    paths, videos = list_media(data)
+    models = list(zip(model_labels(args.models), args.models, pair_weights(args.models, args.weights), strict=True))
+    status = _run_eval_videos(args, models, videos) if videos else 0  # videos are scored on their own (flicker)
+    if videos and not paths:
+        return status
     if not paths:
         raise ValueError(f"{data}: no images found")
     if args.limit is not None:
         paths = paths[: args.limit]
     names = [str(p.relative_to(data)) if data.is_dir() else p.name for p in paths]
-    hint_counts = _hint_counts(args.hint_counts) if args.hint_counts is not None else None
-    weights = _weights_per_model(args.models, args.weights)
-    colorizers = {}
-    for label, spec, file in zip(_display_names(args.models), args.models, weights, strict=True):
-        # torch, not "auto": the scores describe the model itself, and need no ONNX export per model.
-        colorizers[label] = _load_colorizer(args, spec, weights=file)
+    hint_counts = parse_hint_counts(args.hint_counts) if args.hint_counts is not None else None
+    # torch, not "auto": the scores describe the model itself, and need no ONNX export per model.
+    colorizers = {label: _load_colorizer(args, spec, weights=file) for label, spec, file in models}
     results = evaluate_models(
         paths, colorizers, names=names, vividness=args.vividness, hint_counts=hint_counts, hint_seed=args.hint_seed
     )
@@ -528,43 +469,25 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(f"{results.num_images} photo(s) evaluated; wrote {', '.join(written)} to {args.out}")
     if results.failed:
         print(f"{len(results.failed)} photo(s) failed", file=sys.stderr)
-    return 1 if results.failed else 0
+    return 1 if results.failed or status else 0
 
 
-def _is_video(path) -> bool:
-    from tinct.io.video import is_video_path
-
-    return is_video_path(path)
-
-
-def _video_extensions() -> frozenset:
-    from tinct.io.video import VIDEO_EXTENSIONS
-
-    return VIDEO_EXTENSIONS
-
-
-def _run_eval_videos(args: argparse.Namespace, videos: list) -> int:
+def _run_eval_videos(args: argparse.Namespace, models: list[tuple[str, str, str | None]], videos: list) -> int:
     """``tinct eval`` on color videos: flicker and CIEDE2000 per model (tinct.video.evaluate)."""
-    from tinct.io.images import atomic_write_bytes
-    from tinct.video.evaluate import evaluate_videos, video_table
+    from tinct.video.evaluate import evaluate_videos, video_table, write_video_table
 
     if args.hint_counts is not None:
         raise ValueError("--hints: hint counts are scored on photos only, not on videos")
     rows, failed = [], []
-    weights = _weights_per_model(args.models, args.weights)
-    for label, spec, file in zip(_display_names(args.models), args.models, weights, strict=True):
+    for label, spec, file in models:
         colorizer = _load_colorizer(args, spec, weights=file, backend="auto")
         found, bad = evaluate_videos(colorizer, videos, vividness=args.vividness, limit=args.limit)
         rows += [{"model": label, **row} for row in found]
         failed += bad
     for line in dict.fromkeys(failed):
         print(line, file=sys.stderr)
-    table = video_table(rows, extra=("model",))
-    print(table, end="")
-    from pathlib import Path
-
-    out = Path(args.out) / "video.tsv"
-    atomic_write_bytes(out, table.encode())
+    print(video_table(rows, extra=("model",)), end="")
+    out = write_video_table(rows, args.out, extra=("model",))
     print(f"{len(rows)} video score(s); wrote {out}")
     return 1 if failed else 0
 
