@@ -19,6 +19,7 @@ import sys
 import warnings
 
 from tinct import __version__
+from tinct.inference.lookup import MODEL_HELP  # torch-free, as `tinct --help` must be
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -49,6 +50,8 @@ def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (
         if unit != 1:
             kind, shown = float, f"{default / unit:g}"
         text = text.replace("%", "%%") + ("" if shown is None else f" (default: {shown})")
+        if "choices" not in extra:  # argparse would name it after dest, e.g. TORCH_THREADS for --threads
+            extra.setdefault("metavar", flag[2:].upper().replace("-", "_"))
         if kind is bool:
             p.add_argument(flag, dest=field.name, action="store_true", default=None, help=text)
         elif typing.get_origin(kind) in (list, tuple):
@@ -144,13 +147,6 @@ def _check_common(args: argparse.Namespace) -> None:
         raise ValueError(f"--size must be a positive number of pixels, got {args.size}")
 
 
-_MODEL_HELP = (
-    "weights: a .safetensors file, a published checkpoint as downloaded (e.g. DDColor's .pth), the name of "
-    "bundled weights (see `tinct models`), or 'default' "
-    "(a bare name is a bundled one; write ./NAME for a file so named)"
-)
-
-
 def _add_colorize(sub: argparse._SubParsersAction) -> None:
     from tinct.io.images import ENCODINGS
 
@@ -185,7 +181,7 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
         metavar="OUT",
         help="output folder (created if needed), or an output file for one input (-o colored.jpg, -o film.mp4)",
     )
-    p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
+    p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{MODEL_HELP} (the default)")
     p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
     p.add_argument("--format", dest="fmt", choices=tuple(ENCODINGS), help="output format (default: the input's)")
     p.add_argument(
@@ -262,11 +258,12 @@ def _add_verbosity(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_backend_options(p: argparse.ArgumentParser) -> None:
+def _add_backend_options(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """--backend and --onnx; ``default`` None: the library's (``tinct serve``'s ServeSettings)."""
     p.add_argument(
         "--backend",
         choices=("torch", "onnxruntime", "auto"),
-        default="auto",
+        default=default,
         # auto = the faster backend measured by `make bench` (benchmarks/RESULTS.md): ONNX Runtime.
         help="where the model runs: auto (the default: onnxruntime when installed and the model is on the "
         "CPU, else torch), torch, or onnxruntime (the model is exported to ONNX once into "
@@ -414,7 +411,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         metavar="NAME|PATH",
-        help=_MODEL_HELP + "; repeat to compare several models",
+        help=MODEL_HELP + "; repeat to compare several models",
     )
     p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
     p.add_argument("--out", default="runs/eval", help="folder for tables and grid (default: runs/eval)")
@@ -539,7 +536,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
             "torch with onnxruntime at two input sizes (needs the 'onnx' extra)."
         ),
     )
-    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("-o", "--out", required=True, metavar="FILE.onnx", help="ONNX file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default: 17)")
     p.add_argument("--vividness", type=float, help="bake this vividness in (default: a 'vividness' input)")
@@ -590,7 +587,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    from tinct.serve.settings import UPLOAD_MAX_PIXELS
+    import inspect
+
+    from tinct.serve import ServeSettings, run
 
     p = sub.add_parser(
         "serve",
@@ -602,49 +601,21 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
             "The model is loaded once. Listens on 127.0.0.1 only unless --host says otherwise."
         ),
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument(
-        "--allow-host",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also answer requests whose Host is NAME (repeatable; '*': any). Loopback names and "
-        "the --host address are always allowed; other names are refused against DNS rebinding",
-    )
-    p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
-    p.add_argument("--workers", type=int, help="colorizations run at once, in threads (default: 2 on 2+ cores)")
-    p.add_argument("--queue", type=int, default=16, help="requests that may wait for a worker before 503 (default: 16)")
-    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MB (default: 25)")
-    p.add_argument("--max-pixels", type=int, default=UPLOAD_MAX_PIXELS, help="largest width*height in pixels")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per colorization before 504 (default: 60)")
-    p.add_argument("--threads", type=int, help="torch threads per colorization (default: cores / workers)")
-    p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
-    _add_backend_options(p)
+    # --host and --port are tinct.serve.run's, every other option a field of ServeSettings.
+    where = inspect.signature(run).parameters
+    host, port = where["host"].default, where["port"].default
+    p.add_argument("--host", default=host, help=f"address to bind (default: {host}, this machine only)")
+    p.add_argument("--port", type=int, default=port, help=f"port (default: {port})")
+    _add_fields(p, ServeSettings)
+    _add_backend_options(p, default=None)
     p.set_defaults(func=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    import tinct.serve
+    from tinct.serve import ServeSettings, run
 
-    tinct.serve.run(
-        host=args.host,
-        port=args.port,
-        model=args.model,
-        workers=args.workers,
-        queue=args.queue,
-        max_upload_mb=args.max_upload_mb,
-        max_pixels=args.max_pixels,
-        timeout=args.timeout,
-        threads=args.threads,
-        device=args.device,
-        size=args.size,
-        backend=args.backend,
-        onnx=args.onnx,
-        log_level="warning" if args.quiet else "debug" if args.verbose else "info",
-        allowed_hosts=tuple(args.allow_host),
-    )
+    level = "warning" if args.quiet else "debug" if args.verbose else "info"
+    run(ServeSettings(**_given(args, ServeSettings)), host=args.host, port=args.port, log_level=level)
     return 0
 
 
