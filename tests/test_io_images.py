@@ -347,7 +347,9 @@ def test_list_media_splits_photos_from_videos(tmp_path):
     for rel in ("b.jpg", "a/clip.MP4", "a/c.png", "film.mkv", "notes.txt", ".hidden.mov"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    assert list_media(tmp_path) == ([tmp_path / "a/c.png", tmp_path / "b.jpg"], [tmp_path / "a/clip.MP4", tmp_path / "film.mkv"])
+    photos, videos = list_media(tmp_path)
+    assert photos == [tmp_path / "a/c.png", tmp_path / "b.jpg"]
+    assert videos == [tmp_path / "a/clip.MP4", tmp_path / "film.mkv"]
     assert list_media(tmp_path / "film.mkv") == ([], [tmp_path / "film.mkv"])  # a file: its suffix decides
     assert list_media(tmp_path / "notes.txt") == ([tmp_path / "notes.txt"], [])  # read_image will say
     assert list_media(tmp_path / "a" / "c.png") == ([tmp_path / "a" / "c.png"], [])

@@ -508,13 +508,12 @@ def test_cli_serve_help_and_dispatch(monkeypatch):
     assert seen["settings"].backend == colorize.backend == "auto" and seen["settings"].onnx is None
     args = parser.parse_args(["serve", "--backend", "onnxruntime", "--onnx", "m.onnx", "--threads", "3"])
     assert args.func(args) == 0
-    assert (seen["settings"].backend, seen["settings"].onnx, seen["settings"].torch_threads) == ("onnxruntime", "m.onnx", 3)
+    given = seen["settings"]
+    assert (given.backend, given.onnx, given.torch_threads) == ("onnxruntime", "m.onnx", 3)
     # The command line states no default of its own: ServeSettings and run's signature hold them.
     args = parser.parse_args(["serve"])
-    assert args.func(args) == 0 and seen["settings"] == ServeSettings() and (seen["host"], seen["port"]) == (
-        "127.0.0.1",
-        8000,
-    )
+    assert args.func(args) == 0 and seen["settings"] == ServeSettings()
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8000)
     with pytest.raises(ValueError, match="^--max-upload-mb must be positive, got 0.0$"):
         args.func(parser.parse_args(["serve", "--max-upload-mb", "0"]))
 

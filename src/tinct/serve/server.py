@@ -70,7 +70,9 @@ def server_config(app: Any, settings: ServeSettings, host: str, port: int, log_l
     )
 
 
-def run(settings: ServeSettings | None = None, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+def run(
+    settings: ServeSettings | None = None, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+) -> None:
     """Serve the page and the API until interrupted.
 
     Args:
