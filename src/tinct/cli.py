@@ -41,7 +41,11 @@ def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (
         if field.name in skip or "help" not in field.metadata:
             continue
         extra = dict(field.metadata)
-        text, flag, unit = extra.pop("help"), extra.pop("flag", "--" + field.name.replace("_", "-")), extra.pop("unit", 1)
+        text, flag, unit = (
+            extra.pop("help"),
+            extra.pop("flag", "--" + field.name.replace("_", "-")),
+            extra.pop("unit", 1),
+        )
         kind = types_[field.name]
         if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None -> X
             kind = next(t for t in typing.get_args(kind) if t is not type(None))
@@ -117,25 +121,6 @@ def _load_colorizer(args: argparse.Namespace, model: str, weights: str | None = 
     return Colorizer.load(
         model, weights=weights, backend=backend, onnx=getattr(args, "onnx", None), device=args.device, size=args.size
     )
-
-
-def _read_hints(args: argparse.Namespace) -> list[tuple]:
-    """The --hints file's hints, then each --hint's: malformed ones fail here, before any model
-    is loaded. Whether a hint lies inside an image is checked per image."""
-    from tinct.inference.hint_specs import parse_hint_spec, read_hint_file
-
-    hints = []
-    if args.hints_file is not None:
-        try:
-            hints += read_hint_file(args.hints_file)
-        except ValueError as err:
-            raise ValueError(f"--hints {err}") from None
-    for spec in args.hint_specs:
-        try:
-            hints.append(parse_hint_spec(spec))
-        except ValueError as err:
-            raise ValueError(f"--hint {spec!r}: {err}") from None
-    return hints
 
 
 def _check_common(args: argparse.Namespace) -> None:
@@ -253,9 +238,7 @@ def _add_verbosity(p: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="say what runs (model, weights, backend, threads, each file's time); -vv: debugging details",
     )
-    group.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print failures only"
-    )
+    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print failures only")
 
 
 def _add_backend_options(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
@@ -293,29 +276,12 @@ def _sigterm_interrupts():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _output_settings(args: argparse.Namespace, hints: list) -> dict:
-    """What the outputs depend on (recorded in each; see tinct.inference.provenance), found
-    without loading the model: the weights file's bytes, --size, --vividness, the hints."""
-    import os
-
-    from tinct.inference.colorizer import resolve_weights
-    from tinct.inference.provenance import describe
-
-    if args.backend == "torch" and args.onnx is not None:  # as Colorizer.load says, before any work
-        raise ValueError("an ONNX file was given with the torch backend; use backend onnxruntime or auto")
-    for option, path in (("--weights", args.weights), ("--onnx", args.onnx)):
-        if path is not None and not os.path.isfile(path):
-            raise FileNotFoundError(f"{option} {path}: no such file")
-    if args.weights is not None:
-        weights, arch = args.weights, args.model
-    else:
-        weights, arch = resolve_weights(args.model), None
-    return describe(weights, architecture=arch, onnx=args.onnx, size=args.size, vividness=args.vividness, hints=hints)
-
-
 def _run_colorize(args: argparse.Namespace) -> int:
     from tinct.device import local_device
+    from tinct.inference.backends import check_backend_choice
     from tinct.inference.batch import Shard, colorize_paths, rank_log_path, single_output, wait_for_all_ranks
+    from tinct.inference.hint_specs import gather_hints
+    from tinct.inference.provenance import describe_request
     from tinct.threads import get_num_threads
 
     log = logging.getLogger("tinct.colorize")
@@ -325,14 +291,17 @@ def _run_colorize(args: argparse.Namespace) -> int:
     _threads(args)
     if shard.enabled:  # one GPU per process, as torchrun's LOCAL_RANK says
         args.device = local_device(args.device)
-    hints = _read_hints(args)
+    hints = gather_hints(args.hints_file, args.hint_specs)  # malformed ones fail before the model loads
     references = None
     if args.references:  # a gray or unreadable reference fails here, before the model is loaded
         from tinct.inference.reference import digest_references, load_references
 
         references = load_references(args.references)
     single = single_output(args.inputs, args.out, args.fmt)  # a bad -o fails before any work
-    settings = _output_settings(args, hints)
+    check_backend_choice(args.backend, args.onnx)  # before any work, as Colorizer.load would
+    settings = describe_request(  # what the outputs depend on (recorded in each), without the model
+        args.model, weights=args.weights, onnx=args.onnx, size=args.size, vividness=args.vividness, hints=hints
+    )
     if args.references:  # an output made with other references (or none) is made again
         settings["references"] = digest_references(references)
 
