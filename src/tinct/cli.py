@@ -1,12 +1,12 @@
-"""`tinct` command line: a thin dispatcher over library functions.
+"""`tinct` command line: arguments mapped to library calls, and their results printed.
 
-tinct train DATA ...        tinct.train.fit
+tinct train DATA ...        tinct.train.fit(tinct.train.resolve_config(...)); options: TrainConfig's fields
 tinct colorize INPUT ...    tinct.inference.batch.colorize_paths
-tinct eval DATA ...         tinct.metrics.evaluate.evaluate_models
+tinct eval DATA ...         tinct.metrics.evaluate.evaluate_models; videos: tinct.video.evaluate
 tinct export MODEL ...      tinct.export.onnx.export_onnx
 tinct convert FILE ...      tinct.models.loading.convert_checkpoint
 tinct models                tinct.models.list_models + bundled weights
-tinct serve                 tinct.serve.run (web page + HTTP API)
+tinct serve                 tinct.serve.run(ServeSettings(...)); options: ServeSettings' fields
 """
 
 from __future__ import annotations
