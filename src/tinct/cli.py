@@ -40,12 +40,9 @@ def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (
     for field in dataclasses.fields(cls):
         if field.name in skip or "help" not in field.metadata:
             continue
-        extra = dict(field.metadata)
-        text, flag, unit = (
-            extra.pop("help"),
-            extra.pop("flag", "--" + field.name.replace("_", "-")),
-            extra.pop("unit", 1),
-        )
+        extra = dict(field.metadata)  # what is left of it after the pops goes to argparse
+        text, unit = extra.pop("help"), extra.pop("unit", 1)
+        flag = extra.pop("flag", "--" + field.name.replace("_", "-"))
         kind = types_[field.name]
         if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None -> X
             kind = next(t for t in typing.get_args(kind) if t is not type(None))
