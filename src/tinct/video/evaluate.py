@@ -25,7 +25,10 @@ import numpy as np
 from tinct.io.video import VideoReader
 from tinct.video.temporal import ChromaStabilizer, StabilizerConfig
 
-__all__ = ["VIDEO_METRICS", "evaluate_video", "evaluate_videos", "video_table"]
+__all__ = ["VIDEO_METRICS", "VIDEO_TABLE", "evaluate_video", "evaluate_videos", "video_table", "write_video_table"]
+
+#: The file of :func:`write_video_table` (``tinct eval`` on videos) in its output folder.
+VIDEO_TABLE = "video.tsv"
 
 #: Columns of a row of :func:`evaluate_video`, after ``video``.
 VIDEO_METRICS = (
@@ -149,3 +152,13 @@ def video_table(rows: Sequence[dict[str, Any]], extra: Sequence[str] = ()) -> st
         cells = [f"{row[k]:.3f}" if isinstance(row[k], float) else str(row[k]) for k in header]
         lines.append("\t".join(cells))
     return "\n".join(lines) + "\n"
+
+
+def write_video_table(rows: Sequence[dict[str, Any]], out_dir: str | os.PathLike, extra: Sequence[str] = ()) -> Path:
+    """Write :func:`video_table` of ``rows`` atomically to ``out_dir``/:data:`VIDEO_TABLE` (the
+    folder is created if needed); return its path."""
+    from tinct.io.images import atomic_write_bytes
+
+    path = Path(out_dir) / VIDEO_TABLE
+    atomic_write_bytes(path, video_table(rows, extra).encode())
+    return path
