@@ -132,7 +132,7 @@ def test_a_video_job_takes_a_reference_upload(client, film, scene_pair, tmp_path
 @pytest.mark.parametrize(
     ("content", "status", "detail"),
     [
-        ("gray", 422, "reference old-print.png: the reference is gray; it has no color to carry over (give a color photo)"),
+        ("gray", 422, "reference old-print.png: the reference is gray; it has no color to carry over"),
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, 422, None),
         (b"plain text, no image", 415, None),
         (None, 413, "reference old-print.png: upload too large"),
