@@ -21,7 +21,7 @@ LAYERS = [
     "models",
     {"color", "io", "ops"},
     # The torch-free leaves every layer shares.
-    {"threads", "_lazy", "vividness", "device"},
+    {"threads", "_lazy", "vividness", "device", "pipeline"},
 ]
 
 #: Imports that break the layers today: (importing module, imported module) → why, and where it is
