@@ -1,7 +1,7 @@
 """`tinct` command line: a thin dispatcher over library functions.
 
 tinct train DATA ...        tinct.train.fit
-tinct colorize INPUT ...    tinct.inference.batch.colorize_paths
+tinct colorize INPUT ...    tinct.batch.colorize_paths
 tinct eval DATA ...         tinct.metrics.evaluate.evaluate_models
 tinct export MODEL ...      tinct.export.onnx.export_onnx
 tinct convert FILE ...      tinct.models.loading.convert_checkpoint
@@ -303,7 +303,8 @@ def _output_settings(args: argparse.Namespace, hints: list) -> dict:
 def _run_colorize(args: argparse.Namespace) -> int:
     import os
 
-    from tinct.inference.batch import Shard, colorize_paths, rank_log_path, single_output, wait_for_all_ranks
+    from tinct.batch import colorize_paths
+    from tinct.inference.batch import Shard, rank_log_path, single_output, wait_for_all_ranks
     from tinct.threads import get_num_threads
 
     log = logging.getLogger("tinct.colorize")
