@@ -125,6 +125,21 @@ def test_colorize_paths_api(tmp_path, weights):
         colorize_paths([tmp_path / "x.png"], tmp_path / "o", colorizer, fmt="bmp")
 
 
+def test_a_model_that_cannot_load_stops_the_batch_naming_the_photo(tmp_path):
+    """Not a file's error: the photos' pipeline stops and the loader's own error is raised, with a
+    note naming the stage and the photo it stopped at; nothing is written."""
+    for name in ("a.png", "b.png"):
+        photo(8, 8).save(tmp_path / name)
+
+    def load():
+        raise RuntimeError("weights are broken")
+
+    with pytest.raises(RuntimeError, match="weights are broken") as caught:
+        colorize_paths([tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "out", load, progress=False)
+    assert caught.value.__notes__ == [f"in the pipeline's model stage, on {tmp_path / 'a.png'}"]
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
 def test_folder_pipeline_keeps_order_and_few_photos_in_flight(tmp_path, weights, monkeypatch):
     """Decode, colorize and write overlap, but at most PHOTOS_IN_FLIGHT decoded photos wait to be
     written (memory stays that of a few photos), a failure mid-folder is reported in its place,

@@ -90,8 +90,9 @@ def colorize_paths(
 
     Raises:
         ValueError: unknown ``fmt``, bad ``vividness``, ``hints`` for a model that takes none, or
-            a gray or unreadable reference. Anything else that stops the batch (the model
-            cannot be loaded) is raised, with a note naming the file it stopped at.
+            a gray or unreadable reference. Anything else that stops the batch (e.g. weights
+            that cannot be loaded) is raised as it is; from the photos' pipeline, with a note
+            naming the stage and the photo.
     """
     batch.check_format(fmt)  # fail before doing anything
     want = batch.Wanted(overwrite, settings, compare)
@@ -126,7 +127,7 @@ def _run(
             for src, dst in group:
                 yield _colorize_film(src, dst, request, input_keys, progress)
         else:
-            with batch.colorize_photos(group, request, input_keys) as photos:
+            with batch.colorize_photos(list(group), request, input_keys) as photos:
                 yield from photos
 
 
