@@ -14,7 +14,7 @@ import torch
 
 from tinct.color import rgb_to_lab
 from tinct.metrics._inputs import rgb_pair, to_rgb_tensor
-from tinct.metrics.ciede2000 import mean_ciede2000
+from tinct.metrics.ciede2000 import ciede2000
 from tinct.ops.ssim import ssim
 
 # Identical images have infinite PSNR; we report this finite ceiling instead so that averages over
@@ -111,8 +111,13 @@ def neutral_cast(pred, target) -> tuple[torch.Tensor, torch.Tensor]:
         ((*,), (*,)): mean a* and mean b* of ``pred`` over those pixels, NaN where there are none.
     """
     p, t = rgb_pair(pred, target)
-    pred_ab = rgb_to_lab(p)[..., 1:, :, :]
-    neutral = (rgb_to_lab(t)[..., 1:, :, :].norm(dim=-3) < NEUTRAL_CHROMA).to(pred_ab.dtype)
+    return _neutral_cast_lab(rgb_to_lab(p), rgb_to_lab(t))
+
+
+def _neutral_cast_lab(pred_lab: torch.Tensor, target_lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`neutral_cast` on CIE Lab images (*, 3, H, W) already converted."""
+    pred_ab = pred_lab[..., 1:, :, :]
+    neutral = (target_lab[..., 1:, :, :].norm(dim=-3) < NEUTRAL_CHROMA).to(pred_ab.dtype)
     count = neutral.sum(dim=(-2, -1))
     means = (pred_ab * neutral.unsqueeze(-3)).sum(dim=(-2, -1)) / count.unsqueeze(-1)
     return means[..., 0], means[..., 1]
@@ -141,11 +146,12 @@ def evaluate_pair(pred_rgb, target_rgb) -> dict[str, float]:
     p, t = rgb_pair(*images)
     with torch.no_grad():
         small = min(p.shape[-2:]) < SSIM_WINDOW
+        p_lab, t_lab = rgb_to_lab(p), rgb_to_lab(t)  # once, for ΔE00 and the cast
         return {
             "psnr": float(psnr(p, t)),
             "ssim": math.nan if small else float(ssim_rgb(p, t)),
             "colorfulness": float(colorfulness(p)),
             "colorfulness_truth": float(colorfulness(t)),
-            "ciede2000": float(mean_ciede2000(p, t)),
-            **dict(zip(("cast_a", "cast_b"), (float(v) for v in neutral_cast(p, t)), strict=True)),
+            "ciede2000": float(ciede2000(p_lab, t_lab).mean()),
+            **dict(zip(("cast_a", "cast_b"), (float(v) for v in _neutral_cast_lab(p_lab, t_lab)), strict=True)),
         }
