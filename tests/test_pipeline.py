@@ -11,8 +11,16 @@ import pytest
 from tinct.pipeline import staged
 
 
+@pytest.fixture(autouse=True)
+def threads_before():
+    """The threads alive before the test (other tests' servers and pools may still run)."""
+    global _before
+    _before = set(threading.enumerate())
+
+
 def stage_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("tinct-")]
+    """The pipeline's threads started by this test and still alive."""
+    return [t for t in threading.enumerate() if t.name.startswith("tinct-") and t not in _before]
 
 
 def jittered(fn):
