@@ -186,3 +186,25 @@ def test_folder_pipeline_keeps_order_and_few_photos_in_flight(tmp_path, weights,
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [line["input"].rsplit("/", 1)[-1] for line in lines] == [f"p{i}.png" for i in range(9)]
     assert [line["status"] for line in lines] == ["ok"] * 4 + ["failed"] + ["ok"] * 4
+
+
+def test_refused_weights_are_one_line_and_a_lookalike_error_is_not(tmp_path, capsys, monkeypatch):
+    """WeightsError is matched as the class tinct raises (isinstance), not by its name."""
+    import pickle
+
+    import tinct.models.loading
+
+    bad = tmp_path / "evil.pth"
+    bad.write_bytes(pickle.dumps(print, protocol=2))  # a pickle that would call code: refused
+    assert main(["convert", str(bad), "-o", str(tmp_path / "x.safetensors")]) == 2
+    errors = nonblank(capsys.readouterr().err)
+    assert len(errors) == 1 and errors[0].startswith(f"tinct convert: error: {bad}:"), errors
+
+    WeightsError = type("WeightsError", (Exception,), {})  # same name, another class: a bug, not usage
+
+    def broken(*args, **kwargs):
+        raise WeightsError("not tinct's")
+
+    monkeypatch.setattr(tinct.models.loading, "convert_checkpoint", broken)
+    with pytest.raises(WeightsError):
+        main(["convert", str(bad), "-o", str(tmp_path / "x.safetensors")])

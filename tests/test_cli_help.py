@@ -36,8 +36,8 @@ def test_models_lists_architectures(capsys):
 #: the CLI builds them from TrainConfig's fields, so a test that built them the same way could not
 #: fail. A field renamed or dropped, or one added without its option, shows up here.
 TRAIN_OPTIONS = {
-    "--file-list", "--extra-data", "--val", "--val-fraction", "--model", "--init-from", "--cache", "--size",
-    "--degrade",
+    "--file-list", "--extra-data", "--val", "--val-fraction", "--source-weights", "--model", "--init-from", "--cache",
+    "--size", "--degrade",
     "--epochs", "--batch-size", "--grad-accum", "--lr", "--optimizer", "--encoder-lr-scale", "--hint-lr-scale",
     "--freeze-encoder-epochs", "--weight-decay", "--schedule", "--warmup-steps", "--loss", "--rebalance-lambda",
     "--out", "--resume", "--device", "--seed", "--workers", "--threads", "--ema", "--amp", "--compile", "--samples",

@@ -252,6 +252,23 @@ def test_readme_colorize_examples_in_order_each_change_what_they_should(tmp_path
     assert len(seen) >= 4
 
 
+def test_describe_request_names_the_file_a_model_value_means(tmp_path, weights):
+    from tinct.inference.lookup import BUNDLED_WEIGHTS_DIR
+    from tinct.inference.provenance import describe, describe_request
+
+    assert describe_request(str(weights), size=64, hints=[(1, 2, "#ffffff")]) == describe(
+        weights, size=64, hints=[(1, 2, "#ffffff")]
+    )
+    assert describe_request()["weights"] == describe(BUNDLED_WEIGHTS_DIR / "default.safetensors")["weights"]
+    with_arch = describe_request("eccv16", weights=weights)
+    assert with_arch["architecture"] == "eccv16" and with_arch["weights"] == describe(weights)["weights"]
+    for option in ("weights", "onnx"):
+        with pytest.raises(FileNotFoundError, match=f"^--{option} .*missing.x: no such file$"):
+            describe_request("eccv16", **{option: tmp_path / "missing.x"})
+    with pytest.raises(FileNotFoundError):
+        describe_request(str(tmp_path / "nope.safetensors"))
+
+
 def test_colorize_help_has_no_broken_lines(capsys):
     with pytest.raises(SystemExit):
         main(["colorize", "--help"])

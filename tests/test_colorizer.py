@@ -268,8 +268,8 @@ def test_the_shipped_default_keeps_a_studio_shot_neutral_and_colors_a_landscape(
     """The bundled default at its own vividness: a measuring tape on white (true mean chroma 2)
     stays near neutral, while Mount Rushmore under a blue sky (true mean chroma 20) gets clearly
     more color. Both photos are in val, which the default never trained on. The issue-22 default
-    gives 1.3 and 7.8: it is shy on landscapes (MODEL_CARD.md), so the bound is several times the
-    tape, not most of the truth's 20 (the issue-13 default reached 12)."""
+    gives 3.3 and 15.8 (its first stage, trained with people 58% of every epoch, gave 1.3 and 7.8;
+    the issue-13 default reached 12 on Rushmore)."""
     from tinct.metrics import mean_chroma
     from tinct.metrics.evaluate import gray_version
 
@@ -279,4 +279,4 @@ def test_the_shipped_default_keeps_a_studio_shot_neutral_and_colors_a_landscape(
         for name in ("gcompris-qt-data__measuringTape6.jpg", "gcompris-qt-data__mountRushmore.jpg")
     }
     tape, rushmore = chroma.values()
-    assert tape < 3 and rushmore > 6 and rushmore > 4 * tape, chroma
+    assert tape < 4 and rushmore > 12 and rushmore > 4 * tape, chroma

@@ -122,6 +122,19 @@ def test_malformed_hints_fail_with_one_line(tmp_path, weights, capsys, extra, me
     assert not (tmp_path / "out").exists()
 
 
+def test_gather_hints_takes_the_file_first_then_each_spec(tmp_path):
+    from tinct.inference.hint_specs import gather_hints
+
+    (tmp_path / "h.json").write_text('[{"x": 1, "y": 2, "color": "#102030"}]')
+    hints = gather_hints(tmp_path / "h.json", ["3,4,#ffffff"])
+    assert hints == [(1.0, 2.0, (16, 32, 48)), (3.0, 4.0, (255, 255, 255))]
+    assert gather_hints() == []
+    with pytest.raises(ValueError, match="^--hint '3,4': expected X,Y,#RRGGBB"):
+        gather_hints(None, ["1,1,#000000", "3,4"])
+    with pytest.raises(ValueError, match="^--hints .*nope.json: cannot read it"):
+        gather_hints(tmp_path / "nope.json", ["3,4"])
+
+
 def test_hints_need_a_model_that_takes_them(tmp_path, plain_weights, capsys):
     Image.fromarray(synthetic_photo(0, 16, 16)).save(tmp_path / "a.png")
 

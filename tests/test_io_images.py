@@ -341,6 +341,22 @@ def test_list_images(tmp_path):
     assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"} == IMAGE_EXTENSIONS
 
 
+def test_list_media_splits_photos_from_videos(tmp_path):
+    from tinct.io.video import list_media
+
+    for rel in ("b.jpg", "a/clip.MP4", "a/c.png", "film.mkv", "notes.txt", ".hidden.mov"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    photos, videos = list_media(tmp_path)
+    assert photos == [tmp_path / "a/c.png", tmp_path / "b.jpg"]
+    assert videos == [tmp_path / "a/clip.MP4", tmp_path / "film.mkv"]
+    assert list_media(tmp_path / "film.mkv") == ([], [tmp_path / "film.mkv"])  # a file: its suffix decides
+    assert list_media(tmp_path / "notes.txt") == ([tmp_path / "notes.txt"], [])  # read_image will say
+    assert list_media(tmp_path / "a" / "c.png") == ([tmp_path / "a" / "c.png"], [])
+    with pytest.raises(FileNotFoundError):
+        list_media(tmp_path / "missing")
+
+
 # ------------------------------------------------------------------------------------------
 # Writing
 

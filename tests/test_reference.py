@@ -167,6 +167,24 @@ def moving_clip_frames(frames: int = 12) -> list[np.ndarray]:
             for _ in range(frames)]
 
 
+def test_a_films_reference_track_holds_the_weights_still_and_starts_over_at_a_cut(colorizer):
+    from tinct.inference.reference import load_references, match_best
+    from tinct.video.temporal import ReferenceTrack
+
+    references = load_references(textured_scene()[:, WIDTH - CROP :])
+    track = ReferenceTrack(references)
+    fresh, held = [], []
+    for frame in moving_clip_frames():
+        L_small = colorizer.working_lightness(image_lightness(frame))
+        fresh.append(match_best(references, L_small).weight)
+        held.append(track.match(L_small).weight)
+    jumps = [np.abs(np.diff(np.array(w), axis=0)).mean() for w in (fresh, held)]
+    assert jumps[1] < 0.5 * jumps[0], jumps  # the matches come and go; the track's weight does not
+    assert abs(np.mean(held) - np.mean(fresh)) < 0.1  # ... and covers about as much
+    unrelated = colorizer.working_lightness(image_lightness(textured_scene(seed=2)[:, :CROP]))
+    assert track.match(unrelated).weight.max() < 0.05  # nothing carried into another shot
+
+
 @pytest.mark.slow
 def test_a_film_takes_the_references_colors_and_holds_them_still(colorizer, tmp_path, weights):
     pytest.importorskip("av")

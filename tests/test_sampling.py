@@ -35,7 +35,7 @@ def test_draws_depend_on_seed_and_epoch_only_and_split_over_processes():
         r.set_epoch(1)
     first, second = (list(r) for r in ranks)
     assert len(first) == len(second) == 8  # 15 draws padded to 16
-    interleaved = [x for pair in zip(first, second) for x in pair]
+    interleaved = [x for pair in zip(first, second, strict=True) for x in pair]
     assert interleaved[:15] == list(again)
 
 

@@ -483,10 +483,10 @@ def test_loopback_detection_and_warning(monkeypatch, capsys):
     monkeypatch.setattr(uvicorn.Server, "run", lambda self: calls.update(host=self.config.host, port=self.config.port))
     from tinct.serve import run
 
-    run(host="0.0.0.0", port=8123, workers=1, threads=1)
+    run(ServeSettings(workers=1, torch_threads=1), host="0.0.0.0", port=8123)
     assert calls["host"] == "0.0.0.0" and calls["port"] == 8123
     assert "warning" in capsys.readouterr().err
-    run(host="127.0.0.1", port=8123, workers=1, threads=1)
+    run(ServeSettings(workers=1, torch_threads=1), host="127.0.0.1", port=8123)
     assert "warning" not in capsys.readouterr().err
 
 
@@ -499,15 +499,23 @@ def test_cli_serve_help_and_dispatch(monkeypatch):
     seen = {}
     import tinct.serve
 
-    monkeypatch.setattr(tinct.serve, "run", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(tinct.serve, "run", lambda settings, **kw: seen.update(kw, settings=settings))
     assert args.func(args) == 0
-    assert seen["port"] == 9000 and seen["host"] == "127.0.0.1" and seen["workers"] == 1
-    assert seen["max_upload_mb"] == 5 and seen["timeout"] == 7
+    assert seen["port"] == 9000 and seen["host"] == "127.0.0.1" and seen["settings"].workers == 1
+    assert seen["settings"].max_upload_bytes == 5 << 20 and seen["settings"].timeout == 7
     # The same backend choice as `tinct colorize`, with the same default.
     colorize = parser.parse_args(["colorize", "in.png", "-o", "out"])
-    assert seen["backend"] == colorize.backend == ServeSettings().backend == "auto" and seen["onnx"] is None
-    args = parser.parse_args(["serve", "--backend", "onnxruntime", "--onnx", "m.onnx"])
-    assert args.func(args) == 0 and (seen["backend"], seen["onnx"]) == ("onnxruntime", "m.onnx")
+    assert seen["settings"].backend == colorize.backend == "auto" and seen["settings"].onnx is None
+    args = parser.parse_args(["serve", "--backend", "onnxruntime", "--onnx", "m.onnx", "--threads", "3"])
+    assert args.func(args) == 0
+    given = seen["settings"]
+    assert (given.backend, given.onnx, given.torch_threads) == ("onnxruntime", "m.onnx", 3)
+    # The command line states no default of its own: ServeSettings and run's signature hold them.
+    args = parser.parse_args(["serve"])
+    assert args.func(args) == 0 and seen["settings"] == ServeSettings()
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8000)
+    with pytest.raises(ValueError, match="^--max-upload-mb must be positive, got 0.0$"):
+        args.func(parser.parse_args(["serve", "--max-upload-mb", "0"]))
 
 
 def test_served_model_is_loaded_with_the_chosen_backend(tmp_path):

@@ -89,3 +89,73 @@ def test_a_bad_reference_gets_the_photos_own_checks(client, scene_pair, content,
     assert response.status_code == status, response.text
     line = response.json()["detail"]
     assert "\n" not in line and ("bad-ref.png" in line or status == 413), line
+
+
+# ------------------------------------------------------------------ video jobs (POST /api/video)
+
+
+def post_video(client, film: bytes, reference: bytes | None = None, ref_name: str = "ref.png"):
+    files = {"file": ("film.mp4", film, "application/octet-stream")}
+    if reference is not None:
+        files["reference"] = (ref_name, reference, "application/octet-stream")
+    return client.post("/api/video", files=files)
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory) -> bytes:
+    pytest.importorskip("av")
+    from .test_reference import moving_clip_frames
+    from .videos import write_clip
+
+    return write_clip(tmp_path_factory.mktemp("film") / "film.mp4", moving_clip_frames()).read_bytes()
+
+
+def test_a_video_job_takes_a_reference_upload(client, film, scene_pair, tmp_path):
+    from .test_serve_video import wait
+    from .videos import read_frames
+
+    _, reference = scene_pair
+    errors = []
+    for ref in (None, reference):
+        response = post_video(client, film, ref)
+        assert response.status_code == 202, response.text
+        job = response.json()
+        assert wait(client, job["id"])["status"] == "done"
+        out = tmp_path / f"{job['id']}.mp4"
+        out.write_bytes(client.get(f"/api/video/{job['id']}/result").content)
+        last = read_frames(out)[-1]
+        shared = (slice(10, -10), slice(WIDTH - CROP + 15, CROP - 5))
+        errors.append(np.linalg.norm(ab_of(last[shared]) - np.array(SCENE_AB), axis=-1).mean())
+    assert errors[1] < 0.5 * errors[0], errors
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "detail"),
+    [
+        ("gray", 422, "reference old-print.png: the reference is gray; it has no color to carry over"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, 422, None),
+        (b"plain text, no image", 415, None),
+        (None, 413, "reference old-print.png: upload too large"),
+    ],
+)
+def test_a_video_job_refuses_a_gray_corrupt_or_oversized_reference_in_one_line(client, film, content, status, detail):
+    if content == "gray":
+        content = png_bytes(np.full((30, 40), 99, np.uint8))
+    elif content is None:  # over the upload limit (noise does not compress)
+        content = png_bytes(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    jobs = client.app.state.video_jobs.jobs
+    before = len(jobs)
+    response = post_video(client, film, content, ref_name="old-print.png")
+    assert response.status_code == status, response.text
+    line = response.json()["detail"]
+    assert "\n" not in line and ("old-print.png" in line or status == 413), line
+    assert detail is None or line.startswith(detail), line
+    assert len(jobs) == before  # no job started
+
+
+def test_a_video_job_refuses_a_text_reference(client, film):
+    response = client.post(
+        "/api/video", files={"file": ("film.mp4", film, "application/octet-stream")}, data={"reference": "x.png"}
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "reference must be an uploaded image file, not text"

@@ -160,6 +160,22 @@ def test_config_file_errors_name_the_file(tmp_path):
         TrainConfig(schedule="linear")
 
 
+def test_resolve_config_puts_given_options_over_the_recipe(tmp_path):
+    from tinct.train import resolve_config
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('data = "photos"\nepochs = 7\nlr = 0.5\n[model_args]\nhints = true\n')
+    cfg = resolve_config(recipe, head="classification", lr=0.25, epochs=None)
+    assert (cfg.data, cfg.epochs, cfg.lr) == ("photos", 7, 0.25)  # None means "not given"
+    assert cfg.model_args == {"hints": True, "head": "classification"}
+    assert resolve_config(data="x", batch_size=2).batch_size == 2  # no recipe: TrainConfig's defaults
+    assert resolve_config(file_list="list.txt").model_args == {}
+    with pytest.raises(ValueError, match="give a DATA folder"):
+        resolve_config(tmp_path / "r.toml", data="")
+    with pytest.raises(ValueError, match="give a DATA folder"):
+        resolve_config()
+
+
 def test_init_from_keeps_new_layers_fresh(tmp_path):
     from tinct.models.loading import save_model
 

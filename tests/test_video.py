@@ -350,3 +350,28 @@ def test_audio_mp4_cannot_hold_is_reencoded_to_aac(colorizer, tmp_path):
         assert out.streams.audio[0].codec_context.name == "aac" and out.streams.audio[0].rate == 16000
         assert out.streams.video[0].frames == 10
         assert sum(1 for p in out.demux(audio=0) if p.size) > 5
+
+
+def test_write_video_table(tmp_path):
+    from tinct.video.evaluate import VIDEO_METRICS, write_video_table
+
+    row = {"model": "m", "video": "a.mp4", **dict.fromkeys(VIDEO_METRICS, 1), "flicker_ratio": 0.12345}
+    path = write_video_table([row], tmp_path / "new", extra=("model",))
+    assert path == tmp_path / "new" / "video.tsv"
+    header, line = path.read_text().splitlines()
+    assert header.split("\t")[:3] == ["model", "video", "frames"]
+    assert dict(zip(header.split("\t"), line.split("\t"), strict=True))["flicker_ratio"] == "0.123"
+
+
+def test_eval_of_a_folder_fails_when_a_video_fails_even_if_its_photos_pass(weights, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(data / "p.png")
+    (data / "broken.mp4").write_bytes(b"not a video")
+    code = main(["eval", str(data), "--model", str(weights), "--size", "32", "--out", str(tmp_path / "eval")])
+    captured = capsys.readouterr()
+    assert "broken.mp4" in captured.err and "1 photo(s) evaluated" in captured.out
+    assert code == 1

@@ -1,12 +1,12 @@
-"""`tinct` command line: a thin dispatcher over library functions.
+"""`tinct` command line: arguments mapped to library calls, and their results printed.
 
-tinct train DATA ...        tinct.train.fit
+tinct train DATA ...        tinct.train.fit(tinct.train.resolve_config(...)); options: TrainConfig's fields
 tinct colorize INPUT ...    tinct.batch.colorize_paths
-tinct eval DATA ...         tinct.metrics.evaluate.evaluate_models
+tinct eval DATA ...         tinct.metrics.evaluate.evaluate_models; videos: tinct.video.evaluate
 tinct export MODEL ...      tinct.export.onnx.export_onnx
 tinct convert FILE ...      tinct.models.loading.convert_checkpoint
 tinct models                tinct.models.list_models + bundled weights
-tinct serve                 tinct.serve.run (web page + HTTP API)
+tinct serve                 tinct.serve.run(ServeSettings(...)); options: ServeSettings' fields
 """
 
 from __future__ import annotations
@@ -19,17 +19,67 @@ import sys
 import warnings
 
 from tinct import __version__
+from tinct.inference.lookup import MODEL_HELP  # torch-free, as `tinct --help` must be
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     pass
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
+def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One option per field of the dataclass ``cls`` that has a help text (``metadata["help"]``), so
+    the command line cannot drift from the library. Every default is None ("not given"): the
+    dataclass (or a --config recipe) supplies the value, and the help shows it. A field's metadata
+    may also name the option ("flag"), say how its default reads ("shown"), give the unit the option
+    counts in ("unit": e.g. 2**20 for megabytes of a field in bytes) and argparse settings."""
     import dataclasses
     import types
     import typing
 
+    types_ = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip or "help" not in field.metadata:
+            continue
+        extra = dict(field.metadata)  # what is left of it after the pops goes to argparse
+        text, unit = extra.pop("help"), extra.pop("unit", 1)
+        flag = extra.pop("flag", "--" + field.name.replace("_", "-"))
+        kind = types_[field.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None -> X
+            kind = next(t for t in typing.get_args(kind) if t is not type(None))
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        shown = extra.pop("shown", None if default in (None, [], (), False) else default)
+        if unit != 1:
+            kind, shown = float, f"{default / unit:g}"
+        text = text.replace("%", "%%") + ("" if shown is None else f" (default: {shown})")
+        if "choices" not in extra:  # argparse would name it after dest, e.g. TORCH_THREADS for --threads
+            extra.setdefault("metavar", flag[2:].upper().replace("-", "_"))
+        if kind is bool:
+            p.add_argument(flag, dest=field.name, action="store_true", default=None, help=text)
+        elif typing.get_origin(kind) in (list, tuple):
+            p.add_argument(flag, dest=field.name, action="append", type=typing.get_args(kind)[0], help=text, **extra)
+        else:
+            p.add_argument(flag, dest=field.name, type=kind, help=text, **extra)
+
+
+def _given(args: argparse.Namespace, cls: type) -> dict:
+    """The fields of ``cls`` the command line gave (see :func:`_add_fields`), in the field's unit."""
+    import dataclasses
+
+    given = {}
+    for field in dataclasses.fields(cls):
+        value = getattr(args, field.name, None)
+        if value is None:
+            continue
+        unit = field.metadata.get("unit", 1)
+        if unit != 1:
+            if not value > 0:
+                raise ValueError(f"{field.metadata['flag']} must be positive, got {value}")
+            value = int(value * unit)
+        given[field.name] = tuple(value) if isinstance(field.default, tuple) else value
+    return given
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     from tinct.train.args import TrainConfig
 
     p = sub.add_parser(
@@ -41,44 +91,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", help="folder of color training photos")
     p.add_argument("--config", help="TOML recipe (fields of tinct.train.TrainConfig), e.g. configs/default.toml")
     p.add_argument("--head", choices=("regression", "classification"), help="output head of the model")
-    # One option per TrainConfig field, so the CLI cannot drift from the recipe. Every default is
-    # None ("not given"): a --config value then stands unless the option is given.
-    types_ = typing.get_type_hints(TrainConfig)
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in ("data", "model_args"):
-            continue
-        kind = types_[field.name]
-        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None -> X
-            kind = next(t for t in typing.get_args(kind) if t is not type(None))
-        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
-        extra = {k: v for k, v in field.metadata.items() if k != "help"}
-        shown = "" if default in (None, [], False) else f" (default: {default})"
-        text = field.metadata["help"].replace("%", "%%") + shown
-        flag = "--" + field.name.replace("_", "-")
-        if kind is bool:
-            p.add_argument(flag, action="store_true", default=None, help=text)
-        elif typing.get_origin(kind) is list:
-            p.add_argument(flag, action="append", type=typing.get_args(kind)[0], help=text, **extra)
-        else:
-            p.add_argument(flag, type=kind, help=text, **extra)
+    _add_fields(p, TrainConfig, skip=("data", "model_args"))
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import dataclasses
+    from tinct.train import TrainConfig, fit, resolve_config
 
-    from tinct.train import TrainConfig, fit, load_config
-
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    if args.config:
-        cfg = load_config(args.config, **overrides)
-    else:
-        cfg = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
-    if args.head:
-        cfg.model_args = {**cfg.model_args, "head": args.head}
-    if not cfg.data and not cfg.file_list:
-        raise ValueError("train: give a DATA folder, --file-list, or a --config that names one")
-    result = fit(cfg)
+    result = fit(resolve_config(args.config, head=args.head, **_given(args, TrainConfig)))
     print(f"run folder: {result.out}")
     return 0
 
@@ -100,25 +120,6 @@ def _load_colorizer(args: argparse.Namespace, model: str, weights: str | None = 
     )
 
 
-def _read_hints(args: argparse.Namespace) -> list[tuple]:
-    """The --hints file's hints, then each --hint's: malformed ones fail here, before any model
-    is loaded. Whether a hint lies inside an image is checked per image."""
-    from tinct.inference.hint_specs import parse_hint_spec, read_hint_file
-
-    hints = []
-    if args.hints_file is not None:
-        try:
-            hints += read_hint_file(args.hints_file)
-        except ValueError as err:
-            raise ValueError(f"--hints {err}") from None
-    for spec in args.hint_specs:
-        try:
-            hints.append(parse_hint_spec(spec))
-        except ValueError as err:
-            raise ValueError(f"--hint {spec!r}: {err}") from None
-    return hints
-
-
 def _check_common(args: argparse.Namespace) -> None:
     from tinct.vividness import check_vividness
 
@@ -126,13 +127,6 @@ def _check_common(args: argparse.Namespace) -> None:
         check_vividness(args.vividness)
     if args.size is not None and args.size < 1:
         raise ValueError(f"--size must be a positive number of pixels, got {args.size}")
-
-
-_MODEL_HELP = (
-    "weights: a .safetensors file, a published checkpoint as downloaded (e.g. DDColor's .pth), the name of "
-    "bundled weights (see `tinct models`), or 'default' "
-    "(a bare name is a bundled one; write ./NAME for a file so named)"
-)
 
 
 def _add_colorize(sub: argparse._SubParsersAction) -> None:
@@ -169,7 +163,7 @@ def _add_colorize(sub: argparse._SubParsersAction) -> None:
         metavar="OUT",
         help="output folder (created if needed), or an output file for one input (-o colored.jpg, -o film.mp4)",
     )
-    p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
+    p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{MODEL_HELP} (the default)")
     p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
     p.add_argument("--format", dest="fmt", choices=tuple(ENCODINGS), help="output format (default: the input's)")
     p.add_argument(
@@ -241,16 +235,15 @@ def _add_verbosity(p: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="say what runs (model, weights, backend, threads, each file's time); -vv: debugging details",
     )
-    group.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print failures only"
-    )
+    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print failures only")
 
 
-def _add_backend_options(p: argparse.ArgumentParser) -> None:
+def _add_backend_options(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """--backend and --onnx; ``default`` None: the library's (``tinct serve``'s ServeSettings)."""
     p.add_argument(
         "--backend",
         choices=("torch", "onnxruntime", "auto"),
-        default="auto",
+        default=default,
         # auto = the faster backend measured by `make bench` (benchmarks/RESULTS.md): ONNX Runtime.
         help="where the model runs: auto (the default: onnxruntime when installed and the model is on the "
         "CPU, else torch), torch, or onnxruntime (the model is exported to ONNX once into "
@@ -280,31 +273,13 @@ def _sigterm_interrupts():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _output_settings(args: argparse.Namespace, hints: list) -> dict:
-    """What the outputs depend on (recorded in each; see tinct.inference.provenance), found
-    without loading the model: the weights file's bytes, --size, --vividness, the hints."""
-    import os
-
-    from tinct.inference.colorizer import resolve_weights
-    from tinct.inference.provenance import describe
-
-    if args.backend == "torch" and args.onnx is not None:  # as Colorizer.load says, before any work
-        raise ValueError("an ONNX file was given with the torch backend; use backend onnxruntime or auto")
-    for option, path in (("--weights", args.weights), ("--onnx", args.onnx)):
-        if path is not None and not os.path.isfile(path):
-            raise FileNotFoundError(f"{option} {path}: no such file")
-    if args.weights is not None:
-        weights, arch = args.weights, args.model
-    else:
-        weights, arch = resolve_weights(args.model), None
-    return describe(weights, architecture=arch, onnx=args.onnx, size=args.size, vividness=args.vividness, hints=hints)
-
-
 def _run_colorize(args: argparse.Namespace) -> int:
-    import os
-
     from tinct.batch import colorize_paths
+    from tinct.device import local_device
+    from tinct.inference.backends import check_backend_choice
     from tinct.inference.batch import Shard, rank_log_path, single_output, wait_for_all_ranks
+    from tinct.inference.hint_specs import gather_hints
+    from tinct.inference.provenance import describe_request
     from tinct.threads import get_num_threads
 
     log = logging.getLogger("tinct.colorize")
@@ -312,19 +287,19 @@ def _run_colorize(args: argparse.Namespace) -> int:
     _check_common(args)
     shard = Shard.from_env()
     _threads(args)
-    if shard.enabled and args.device in ("auto", "cuda"):
-        import torch
-
-        if torch.cuda.is_available():  # one GPU per process, as torchrun's LOCAL_RANK says
-            args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
-    hints = _read_hints(args)
+    if shard.enabled:  # one GPU per process, as torchrun's LOCAL_RANK says
+        args.device = local_device(args.device)
+    hints = gather_hints(args.hints_file, args.hint_specs)  # malformed ones fail before the model loads
     references = None
     if args.references:  # a gray or unreadable reference fails here, before the model is loaded
         from tinct.inference.reference import digest_references, load_references
 
         references = load_references(args.references)
     single = single_output(args.inputs, args.out, args.fmt)  # a bad -o fails before any work
-    settings = _output_settings(args, hints)
+    check_backend_choice(args.backend, args.onnx)  # before any work, as Colorizer.load would
+    settings = describe_request(  # what the outputs depend on (recorded in each), without the model
+        args.model, weights=args.weights, onnx=args.onnx, size=args.size, vividness=args.vividness, hints=hints
+    )
     if args.references:  # an output made with other references (or none) is made again
         settings["references"] = digest_references(references)
 
@@ -403,7 +378,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         metavar="NAME|PATH",
-        help=_MODEL_HELP + "; repeat to compare several models",
+        help=MODEL_HELP + "; repeat to compare several models",
     )
     p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
     p.add_argument("--out", default="runs/eval", help="folder for tables and grid (default: runs/eval)")
@@ -424,89 +399,30 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_eval)
 
 
-def _display_names(specs: list[str]) -> list[str]:
-    """Short unique labels: the file stem, with as many parent folders as needed to tell apart
-    e.g. runs/a/checkpoints/best.safetensors and runs/b/checkpoints/best.safetensors."""
-    from pathlib import PurePath
-
-    def parts(spec: str) -> tuple[str, ...]:
-        if not spec.endswith((".safetensors", ".pth", ".pt")):  # weights files: named by their stem
-            return (spec,)
-        path = PurePath(spec).with_suffix("")
-        return tuple(p for p in path.parts if p != path.anchor) or (path.name,)
-
-    split = [parts(s) for s in specs]
-    names: list[str] = []
-    for i, p in enumerate(split):
-        name = p[-1]
-        for k in range(1, len(p) + 1):
-            if sum(1 for q in split if q[-k:] == p[-k:]) == 1:
-                name = "/".join(p[-k:])
-                break
-        if name == "gray" or name in names:  # the same file twice, or a file named gray
-            name = f"{name} ({i + 1})"
-        names.append(name)
-    return names
-
-
-def _hint_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",")]
-    except ValueError:
-        counts = []
-    if not counts or min(counts) < 0:
-        raise ValueError(f"--hints: expected hint counts >= 0 separated by commas, e.g. 0,1,2,5, got {text!r}")
-    return counts
-
-
-def _weights_per_model(models: list[str], weights: list[str]) -> list[str | None]:
-    """The k-th --weights goes with the k-th --model that names an architecture."""
-    if not weights:
-        return [None] * len(models)
-    from tinct.models import list_models
-
-    archs = [i for i, spec in enumerate(models) if spec in list_models()]
-    if len(archs) != len(weights):
-        raise ValueError(
-            f"--weights: got {len(weights)} file(s) for {len(archs)} --model value(s) naming an architecture "
-            f"({', '.join(list_models())}); give one --weights per such --model, in order"
-        )
-    paired: list[str | None] = [None] * len(models)
-    for i, file in zip(archs, weights, strict=True):
-        paired[i] = file
-    return paired
-
-
 def _run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tinct.io.images import list_images
-    from tinct.metrics.evaluate import evaluate_models, write_results
+    from tinct.io.video import list_media
+    from tinct.metrics.evaluate import evaluate_models, model_labels, pair_weights, parse_hint_counts, write_results
 
     _check_common(args)
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     _threads(args)
     data = Path(args.data)
-    paths = list_images(data)
-    if not data.is_file() or _is_video(data):  # videos are scored on their own (flicker)
-        videos = list_images(data, extensions=_video_extensions()) if data.is_dir() else [data]
-        if videos:
-            status = _run_eval_videos(args, videos)
-            paths = [p for p in paths if not _is_video(p)] if data.is_dir() else []
-            if not paths:
-                return status
+    paths, videos = list_media(data)
+    models = list(zip(model_labels(args.models), args.models, pair_weights(args.models, args.weights), strict=True))
+    status = _run_eval_videos(args, models, videos) if videos else 0  # videos are scored on their own (flicker)
+    if videos and not paths:
+        return status
     if not paths:
         raise ValueError(f"{data}: no images found")
     if args.limit is not None:
         paths = paths[: args.limit]
     names = [str(p.relative_to(data)) if data.is_dir() else p.name for p in paths]
-    hint_counts = _hint_counts(args.hint_counts) if args.hint_counts is not None else None
-    weights = _weights_per_model(args.models, args.weights)
-    colorizers = {}
-    for label, spec, file in zip(_display_names(args.models), args.models, weights, strict=True):
-        # torch, not "auto": the scores describe the model itself, and need no ONNX export per model.
-        colorizers[label] = _load_colorizer(args, spec, weights=file)
+    hint_counts = parse_hint_counts(args.hint_counts) if args.hint_counts is not None else None
+    # torch, not "auto": the scores describe the model itself, and need no ONNX export per model.
+    colorizers = {label: _load_colorizer(args, spec, weights=file) for label, spec, file in models}
     results = evaluate_models(
         paths, colorizers, names=names, vividness=args.vividness, hint_counts=hint_counts, hint_seed=args.hint_seed
     )
@@ -517,43 +433,25 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(f"{results.num_images} photo(s) evaluated; wrote {', '.join(written)} to {args.out}")
     if results.failed:
         print(f"{len(results.failed)} photo(s) failed", file=sys.stderr)
-    return 1 if results.failed else 0
+    return 1 if results.failed or status else 0
 
 
-def _is_video(path) -> bool:
-    from tinct.io.video import is_video_path
-
-    return is_video_path(path)
-
-
-def _video_extensions() -> frozenset:
-    from tinct.io.video import VIDEO_EXTENSIONS
-
-    return VIDEO_EXTENSIONS
-
-
-def _run_eval_videos(args: argparse.Namespace, videos: list) -> int:
+def _run_eval_videos(args: argparse.Namespace, models: list[tuple[str, str, str | None]], videos: list) -> int:
     """``tinct eval`` on color videos: flicker and CIEDE2000 per model (tinct.video.evaluate)."""
-    from tinct.io.images import atomic_write_bytes
-    from tinct.video.evaluate import evaluate_videos, video_table
+    from tinct.video.evaluate import evaluate_videos, video_table, write_video_table
 
     if args.hint_counts is not None:
         raise ValueError("--hints: hint counts are scored on photos only, not on videos")
     rows, failed = [], []
-    weights = _weights_per_model(args.models, args.weights)
-    for label, spec, file in zip(_display_names(args.models), args.models, weights, strict=True):
+    for label, spec, file in models:
         colorizer = _load_colorizer(args, spec, weights=file, backend="auto")
         found, bad = evaluate_videos(colorizer, videos, vividness=args.vividness, limit=args.limit)
         rows += [{"model": label, **row} for row in found]
         failed += bad
     for line in dict.fromkeys(failed):
         print(line, file=sys.stderr)
-    table = video_table(rows, extra=("model",))
-    print(table, end="")
-    from pathlib import Path
-
-    out = Path(args.out) / "video.tsv"
-    atomic_write_bytes(out, table.encode())
+    print(video_table(rows, extra=("model",)), end="")
+    out = write_video_table(rows, args.out, extra=("model",))
     print(f"{len(rows)} video score(s); wrote {out}")
     return 1 if failed else 0
 
@@ -605,7 +503,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
             "torch with onnxruntime at two input sizes (needs the 'onnx' extra)."
         ),
     )
-    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("-o", "--out", required=True, metavar="FILE.onnx", help="ONNX file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default: 17)")
     p.add_argument("--vividness", type=float, help="bake this vividness in (default: a 'vividness' input)")
@@ -656,7 +554,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    from tinct.serve.settings import UPLOAD_MAX_PIXELS
+    import inspect
+
+    from tinct.serve import ServeSettings, run
 
     p = sub.add_parser(
         "serve",
@@ -668,49 +568,21 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
             "The model is loaded once. Listens on 127.0.0.1 only unless --host says otherwise."
         ),
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument(
-        "--allow-host",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also answer requests whose Host is NAME (repeatable; '*': any). Loopback names and "
-        "the --host address are always allowed; other names are refused against DNS rebinding",
-    )
-    p.add_argument("--model", default="default", metavar="NAME|PATH", help=f"{_MODEL_HELP} (the default)")
-    p.add_argument("--workers", type=int, help="colorizations run at once, in threads (default: 2 on 2+ cores)")
-    p.add_argument("--queue", type=int, default=16, help="requests that may wait for a worker before 503 (default: 16)")
-    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MB (default: 25)")
-    p.add_argument("--max-pixels", type=int, default=UPLOAD_MAX_PIXELS, help="largest width*height in pixels")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per colorization before 504 (default: 60)")
-    p.add_argument("--threads", type=int, help="torch threads per colorization (default: cores / workers)")
-    p.add_argument("--size", type=int, help="working resolution: longer side in pixels (default: model's)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
-    _add_backend_options(p)
+    # --host and --port are tinct.serve.run's, every other option a field of ServeSettings.
+    where = inspect.signature(run).parameters
+    host, port = where["host"].default, where["port"].default
+    p.add_argument("--host", default=host, help=f"address to bind (default: {host}, this machine only)")
+    p.add_argument("--port", type=int, default=port, help=f"port (default: {port})")
+    _add_fields(p, ServeSettings)
+    _add_backend_options(p, default=None)
     p.set_defaults(func=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    import tinct.serve
+    from tinct.serve import ServeSettings, run
 
-    tinct.serve.run(
-        host=args.host,
-        port=args.port,
-        model=args.model,
-        workers=args.workers,
-        queue=args.queue,
-        max_upload_mb=args.max_upload_mb,
-        max_pixels=args.max_pixels,
-        timeout=args.timeout,
-        threads=args.threads,
-        device=args.device,
-        size=args.size,
-        backend=args.backend,
-        onnx=args.onnx,
-        log_level="warning" if args.quiet else "debug" if args.verbose else "info",
-        allowed_hosts=tuple(args.allow_host),
-    )
+    level = "warning" if args.quiet else "debug" if args.verbose else "info"
+    run(ServeSettings(**_given(args, ServeSettings)), host=args.host, port=args.port, log_level=level)
     return 0
 
 
@@ -778,14 +650,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"tinct {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except Exception as err:
         # Refused or broken weights/checkpoints (e.g. `train --resume` on a pickle that would run
-        # code) are a usage error with a one-line message, not a crash. Checked by name so that
-        # `tinct --help` does not import torch.
-        if type(err).__name__ != "WeightsError":
+        # code) are a usage error with a one-line message, not a crash. WeightsError is imported
+        # only once something failed, so that `tinct --help` imports no more than it needs.
+        from tinct.io.weights import WeightsError
+
+        if not isinstance(err, (ValueError, FileNotFoundError, ImportError, WeightsError)):
             raise
         print(f"tinct {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -55,3 +55,19 @@ def pick_device(name: Any = "auto", local_rank: int = 0) -> Any:
     if device.type == "mps" and not _mps_available():
         raise ValueError(f"device {name!r}: MPS is not available")
     return device
+
+
+def local_device(name: str = "auto", local_rank: int | None = None) -> str:
+    """The device of one of several processes on a machine (torchrun starts one per GPU):
+    ``"auto"`` or ``"cuda"`` → the GPU :func:`pick_device` gives ``local_rank`` (default: torchrun's
+    ``LOCAL_RANK``), modulo the number of GPUs, where CUDA is available; any other name, or no
+    CUDA, → ``name`` as given. A name for :func:`pick_device` or ``Colorizer.load``; torch is not
+    imported where no GPU can exist (:func:`accelerator_may_exist`)."""
+    if name not in ("auto", "cuda") or not accelerator_may_exist():
+        return name
+    import torch
+
+    if not torch.cuda.is_available():
+        return name
+    rank = int(os.environ.get("LOCAL_RANK", 0)) if local_rank is None else local_rank
+    return str(pick_device("auto", rank % torch.cuda.device_count()))

@@ -66,7 +66,7 @@ class SourceBalancedSampler(Sampler[int]):
     def _global_order(self) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         draws: list[int] = []
-        for members, count in zip(self.members, self.counts()):
+        for members, count in zip(self.members, self.counts(), strict=True):
             passes = -(-count // len(members)) if count else 0
             for k in range(passes):
                 order = torch.randperm(len(members), generator=generator).tolist()

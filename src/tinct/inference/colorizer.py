@@ -429,7 +429,7 @@ class Colorizer:
         L_small: np.ndarray,
         hint_map: np.ndarray | None = None,
         vividness: float | None = None,
-        reference: tuple[Reference, ...] | None = None,
+        reference: Any = None,
     ) -> np.ndarray:
         """:meth:`predict_ab` plus what every colorization does with it before the full-resolution
         recombination: hints spread along the lightness, a check for broken output. Video
@@ -442,6 +442,8 @@ class Colorizer:
                 checks once, not once per frame).
             reference: from ``reference.load_references``: the best-matching one's colors replace
                 the model's where they match, before the user's hints (which win where both speak).
+                A film passes a ``tinct.video.temporal.ReferenceTrack`` (its ``match`` holds the
+                matches still from frame to frame) instead.
 
         Returns:
             (2, h', w') float32 a*b* at the model's output resolution.
@@ -450,7 +452,8 @@ class Colorizer:
         model_hints = hint_map if self.spec.hints else None
         ab = self._predict(L_small, model_hints, vividness)
         if reference is not None:
-            ab = apply_reference(ab, match_best(reference, L_small))
+            match = reference.match(L_small) if hasattr(reference, "match") else match_best(reference, L_small)
+            ab = apply_reference(ab, match)
         if hint_map is not None:
             ab = propagate_hints(ab, L_small, hint_map)
         if not np.isfinite(ab).all():

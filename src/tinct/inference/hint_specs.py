@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["Hint", "parse_color", "parse_hint_spec", "parse_hints", "read_hint_file"]
+__all__ = ["Hint", "gather_hints", "parse_color", "parse_hint_spec", "parse_hints", "read_hint_file"]
 
 #: One validated hint: column x and row y in input-image pixels (0-based), and an sRGB color 0..255.
 Hint = tuple[float, float, tuple[int, int, int]]
@@ -137,4 +137,26 @@ def read_hint_file(path: str | os.PathLike) -> list[Hint]:
             hints.append(_point(item["x"], item["y"], item["color"]))
         except ValueError as err:
             raise ValueError(f"{where}: hint {i}: {err}") from None
+    return hints
+
+
+def gather_hints(hint_file: str | os.PathLike | None = None, specs: Sequence[str] = ()) -> list[Hint]:
+    """The hints of ``tinct colorize --hints FILE --hint X,Y,#RRGGBB ...``: ``hint_file``'s
+    (:func:`read_hint_file`), then each of ``specs`` (:func:`parse_hint_spec`). Whether a hint lies
+    inside an image is checked per image, by :func:`parse_hints`.
+
+    Raises:
+        ValueError: one line naming the option (``--hints``/``--hint``) and what is wrong.
+    """
+    hints = []
+    if hint_file is not None:
+        try:
+            hints += read_hint_file(hint_file)
+        except ValueError as err:
+            raise ValueError(f"--hints {err}") from None
+    for spec in specs:
+        try:
+            hints.append(parse_hint_spec(spec))
+        except ValueError as err:
+            raise ValueError(f"--hint {spec!r}: {err}") from None
     return hints

@@ -12,11 +12,18 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BUNDLED_WEIGHTS_DIR", "DEFAULT_NAME", "WeightsInfo", "bundled_weights", "resolve_weights"]
+__all__ = ["BUNDLED_WEIGHTS_DIR", "DEFAULT_NAME", "MODEL_HELP", "WeightsInfo", "bundled_weights", "resolve_weights"]
 
 #: Folder of the weights files shipped inside the package (``<name>.safetensors``).
 BUNDLED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_NAME = "default"
+#: What a ``--model`` value may be (the help of the option in ``tinct colorize``, ``eval``, ``export``
+#: and ``serve``), as :func:`resolve_weights` and ``Colorizer.load`` read it.
+MODEL_HELP = (
+    "weights: a .safetensors file, a published checkpoint as downloaded (e.g. DDColor's .pth), the name of "
+    "bundled weights (see `tinct models`), or 'default' "
+    "(a bare name is a bundled one; write ./NAME for a file so named)"
+)
 
 
 @dataclasses.dataclass(frozen=True)

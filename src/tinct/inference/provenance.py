@@ -22,7 +22,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PNG_KEY", "compare_path", "decode_settings", "describe", "encode_settings", "read_settings"]
+__all__ = [
+    "PNG_KEY",
+    "compare_path",
+    "decode_settings",
+    "describe",
+    "describe_request",
+    "encode_settings",
+    "read_settings",
+]
 
 #: PNG text chunk holding the record.
 PNG_KEY = "tinct"
@@ -75,6 +83,34 @@ def describe(
         points.append([float(x), float(y), f"#{r:02x}{g:02x}{b:02x}"])
     record["hints"] = points
     return record
+
+
+def describe_request(
+    model: str | os.PathLike = "default",
+    *,
+    weights: str | os.PathLike | None = None,
+    onnx: str | os.PathLike | None = None,
+    size: int | None = None,
+    vividness: float | None = None,
+    hints: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`describe` of what ``Colorizer.load(model, weights=weights, onnx=onnx, size=size)``
+    and ``colorize(vividness=, hints=)`` would make, found without loading anything: the weights
+    file that ``model`` names, or ``weights`` loaded into the architecture ``model``.
+
+    Raises:
+        FileNotFoundError: ``weights`` or ``onnx`` is not a file; ``model`` names no weights.
+    """
+    from tinct.inference.lookup import resolve_weights
+
+    for option, path in (("--weights", weights), ("--onnx", onnx)):
+        if path is not None and not os.path.isfile(path):
+            raise FileNotFoundError(f"{option} {os.fsdecode(path)}: no such file")
+    if weights is not None:
+        source, architecture = weights, os.fspath(model)
+    else:
+        source, architecture = resolve_weights(model), None
+    return describe(source, architecture=architecture, onnx=onnx, size=size, vividness=vividness, hints=hints)
 
 
 def encode_settings(settings: Mapping[str, Any]) -> str:

@@ -48,6 +48,7 @@ __all__ = [
     "load_reference",
     "load_references",
     "match_best",
+    "match_lightness",
     "match_reference",
 ]
 
@@ -309,7 +310,7 @@ def _warp(
     inside = (qy >= 0) & (qy <= rh - 1) & (qx >= 0) & (qx <= rw - 1)
     iy = np.clip(np.rint(qy), 0, rh - 1).astype(np.intp)
     ix = np.clip(np.rint(qx), 0, rw - 1).astype(np.intp)
-    L_here = _box(L, 1)[np.ix_(ys, xs)]
+    L_here = _grid_lightness(L)
     agree = np.exp(-((_box(reference.L, 1)[iy, ix] - L_here) ** 2) / (2 * LIGHTNESS_TOLERANCE**2))
     # A point with matches all around it has den ≈ the sum of the kernel times their confidence;
     # a few matched neighbours are enough (SUPPORT of that sum) to trust the displacement.
@@ -322,6 +323,17 @@ def _warp(
         blurred = _gaussian_sum(weight[None], WEIGHT_BLUR)[0] / _gaussian_sum(ones, WEIGHT_BLUR)[0]
         weight = (blurred * inside * np.minimum(1.0, 2 * support)).astype(np.float32)
     return reference.ab[:, iy, ix].astype(np.float32), weight
+
+
+def _grid_lightness(L: np.ndarray) -> np.ndarray:
+    """(h, w) L* at match size → (gh, gw) its 3×3 means at the descriptor points."""
+    return _box(L, 1)[np.ix_(*_grid(L.shape))].astype(np.float32)
+
+
+def match_lightness(L_small: np.ndarray) -> np.ndarray:
+    """The target's L* on the grid of a :class:`ReferenceMatch` (what a film's frames are
+    tracked on, ``tinct.video.temporal.ReferenceTrack``)."""
+    return _grid_lightness(_small(np.asarray(L_small, np.float32), MATCH_SIDE))
 
 
 def _coherent(disp: np.ndarray, radius: int = 4, tolerance: float = 3.0, need: int = 6) -> np.ndarray:
@@ -374,7 +386,7 @@ def apply_reference(ab: np.ndarray, match: ReferenceMatch) -> np.ndarray:
         (2, h, w) float32: ``ab + weight · (reference ab − ab)``, the grid maps resized
         bilinearly to (h, w); unchanged where the weight is zero.
     """
-    if match.matches == 0:
+    if not match.weight.any():  # no match (or, on a film, none carried here)
         return ab
     shape = ab.shape[-2:]
     weight = _resize(match.weight[None], shape)[0]
@@ -390,7 +402,7 @@ def confidence_map(match: ReferenceMatch, shape: tuple[int, int]) -> np.ndarray:
 
 def coverage(match: ReferenceMatch) -> float:
     """Share of the target, in [0, 1], whose color comes from the reference (its mean weight)."""
-    return float(match.weight.mean()) if match.matches else 0.0
+    return float(match.weight.mean())
 
 
 def digest_references(references: tuple[Reference, ...]) -> list[str]:

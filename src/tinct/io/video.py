@@ -26,7 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from tinct.io.images import READ_MAX_PIXELS, ImageReadError, ImageWriteError, _check_file, _one_line, atomic_open
+from tinct.io.images import (
+    IMAGE_EXTENSIONS,
+    READ_MAX_PIXELS,
+    ImageReadError,
+    ImageWriteError,
+    _check_file,
+    _one_line,
+    atomic_open,
+    list_images,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -37,6 +46,7 @@ __all__ = [
     "VideoWriter",
     "import_av",
     "is_video_path",
+    "list_media",
 ]
 
 PathLike = str | os.PathLike
@@ -61,6 +71,18 @@ class VideoReadError(ImageReadError):
 
 def is_video_path(path: PathLike) -> bool:
     return os.path.splitext(os.fspath(path))[1].lower() in VIDEO_EXTENSIONS
+
+
+def list_media(root: PathLike) -> tuple[list[Path], list[Path]]:
+    """``(photos, videos)`` under ``root``, each sorted: a folder is walked as
+    :func:`tinct.io.images.list_images` walks it, for image and video suffixes; a file is a video
+    when its suffix says so, else a photo (:func:`tinct.io.images.read_image` says if it is not).
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+    """
+    found = list_images(root, extensions=IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
+    return [p for p in found if not is_video_path(p)], [p for p in found if is_video_path(p)]
 
 
 def import_av() -> Any:

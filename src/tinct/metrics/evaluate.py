@@ -22,7 +22,7 @@ import sys
 import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Protocol
 
 import numpy as np
@@ -40,6 +40,9 @@ __all__ = [
     "EvalResults",
     "evaluate_models",
     "gray_version",
+    "model_labels",
+    "pair_weights",
+    "parse_hint_counts",
     "sample_hints",
     "write_results",
 ]
@@ -274,6 +277,70 @@ def _one_line(name: str, err: BaseException) -> str:
         return " ".join(str(err).split())
     reason = "out of memory" if isinstance(err, MemoryError) else f"{type(err).__name__}: {err}"
     return " ".join(f"{name}: {reason}".split())
+
+
+def model_labels(specs: Sequence[str]) -> list[str]:
+    """Short unique labels of ``tinct eval --model`` values: a weights file by its stem, with as
+    many parent folders as tell it apart (runs/a/checkpoints/best.safetensors and
+    runs/b/checkpoints/best.safetensors read ``a/checkpoints/best`` and ``b/checkpoints/best``);
+    the same file twice, or one named gray (the baseline's name), gets `` (i)``, i counted from 1."""
+
+    def parts(spec: str) -> tuple[str, ...]:
+        if not spec.endswith((".safetensors", ".pth", ".pt")):  # weights files: named by their stem
+            return (spec,)
+        path = PurePath(spec).with_suffix("")
+        return tuple(p for p in path.parts if p != path.anchor) or (path.name,)
+
+    split = [parts(s) for s in specs]
+    names: list[str] = []
+    for i, p in enumerate(split):
+        name = p[-1]
+        for k in range(1, len(p) + 1):
+            if sum(1 for q in split if q[-k:] == p[-k:]) == 1:
+                name = "/".join(p[-k:])
+                break
+        if name == GRAY or name in names:
+            name = f"{name} ({i + 1})"
+        names.append(name)
+    return names
+
+
+def pair_weights(models: Sequence[str], weights: Sequence[str]) -> list[str | None]:
+    """The weights file of each ``--model`` value: the k-th of ``weights`` goes with the k-th model
+    that names an architecture (``tinct models``), the others get None.
+
+    Raises:
+        ValueError: not one file per model that names an architecture.
+    """
+    if not weights:
+        return [None] * len(models)
+    from tinct.models import list_models
+
+    archs = [i for i, spec in enumerate(models) if spec in list_models()]
+    if len(archs) != len(weights):
+        raise ValueError(
+            f"--weights: got {len(weights)} file(s) for {len(archs)} --model value(s) naming an architecture "
+            f"({', '.join(list_models())}); give one --weights per such --model, in order"
+        )
+    paired: list[str | None] = [None] * len(models)
+    for i, file in zip(archs, weights, strict=True):
+        paired[i] = file
+    return paired
+
+
+def parse_hint_counts(text: str) -> list[int]:
+    """``"0,1,2,5"`` → ``[0, 1, 2, 5]``, the ``hint_counts`` of :func:`evaluate_models`.
+
+    Raises:
+        ValueError: not integers ≥ 0 separated by commas.
+    """
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 0:
+        raise ValueError(f"--hints: expected hint counts >= 0 separated by commas, e.g. 0,1,2,5, got {text!r}")
+    return counts
 
 
 def evaluate_models(

@@ -7,7 +7,7 @@ Endpoints:
   GET  /api/health     status, model, hint support, queue depth, limits
   GET  /api/models     the loaded model, bundled weights and architectures
   GET  /api/examples   example photos for the page (static/examples)
-  POST /api/video      multipart ``file`` (+ ``vividness``, ``hints``) → 202 and a video job id;
+  POST /api/video      multipart ``file`` (+ ``vividness``, ``hints``, ``reference``) → 202 and a video job id;
   GET  /api/video/{id} its progress; GET /api/video/{id}/result the MP4 (see serve/video_jobs.py)
   GET  /docs, /redoc   OpenAPI docs (served offline when the ``fastapi-offline`` assets are installed)
 
@@ -48,7 +48,7 @@ from PIL import Image
 from tinct import __version__
 from tinct.inference import Colorizer, bundled_weights, parse_hints
 from tinct.inference.colorizer import image_lightness
-from tinct.inference.reference import confidence_map, coverage, load_reference, match_best
+from tinct.inference.reference import Reference, confidence_map, coverage, load_reference, match_best
 from tinct.io.images import ImageReadError, encode_image, open_image_size, output_encoding, read_image
 from tinct.serve.guards import BodyTimeoutMiddleware, HostOriginMiddleware
 from tinct.serve.limits import ACCEPTED_TYPES, UploadLimitMiddleware, sniff_image_type
@@ -219,17 +219,7 @@ def _colorize_file(
     ``reference``: the staged reference photo's path and display name.
     """
     headers: dict[str, str] = {}
-    references = None
-    if reference is not None:
-        ref_path, ref_name = reference
-        try:
-            pixels = read_image(ref_path, max_pixels=max_pixels, keep_gray=True)
-            references = (load_reference(pixels, name=f"reference {ref_name}"),)
-        except ImageReadError as err:  # never the server's temporary path
-            raise _Unprocessable(f"reference {ref_name}: {err.reason}") from None
-        except ValueError as err:  # gray: one line naming it
-            raise _Unprocessable(str(err)) from None
-        del pixels
+    references = None if reference is None else _read_reference(*reference, max_pixels)
     notes: list[str] = []
     try:
         # Warnings name the upload as the client sent it, never the server's temporary file.
@@ -249,6 +239,45 @@ def _colorize_file(
         raise _Unprocessable(f"{name}: {err}") from None
     del rgb
     return encode_image(out, fmt), warning, headers
+
+
+def _reference_upload(reference: Any, settings: ServeSettings) -> tuple[Any, str]:
+    """The optional ``reference`` form field → ``(upload or None, display name)``; 400 for text,
+    413 when it declares more bytes than the photo's limit."""
+    if isinstance(reference, str) and reference:  # a form text field, not a file
+        raise _error(400, "reference must be an uploaded image file, not text")
+    upload = reference if reference is not None and hasattr(reference, "file") else None
+    name = _display_name(upload.filename) if upload is not None else ""
+    if upload is not None and upload.size is not None and upload.size > settings.max_upload_bytes:
+        raise _error(413, f"reference {name}: {_too_large(settings)}")
+    return upload, name
+
+
+def _stage_reference(source: BinaryIO, name: str, settings: ServeSettings) -> tuple[Reference]:
+    """A reference upload checked like a photo (:func:`_stage_upload`), decoded and prepared; its
+    file is gone on return. A video job keeps only this (small) prepared form."""
+    path, _ = _stage_upload(source, name, settings)
+    try:
+        return _read_reference(path, name, settings.max_pixels)
+    except _Unprocessable as err:
+        raise _error(422, str(err)) from None
+    finally:
+        _unlink(path)
+
+
+def _read_reference(path: str, name: str, max_pixels: int) -> tuple[Reference]:
+    """A staged reference upload → prepared for matching (photos and video jobs alike).
+
+    Raises:
+        _Unprocessable: corrupt, truncated or gray; one line naming the field and the upload.
+    """
+    try:
+        pixels = read_image(path, max_pixels=max_pixels, keep_gray=True)
+        return (load_reference(pixels, name=f"reference {name}"),)
+    except ImageReadError as err:  # never the server's temporary path
+        raise _Unprocessable(f"reference {name}: {err.reason}") from None
+    except ValueError as err:  # gray: one line naming it
+        raise _Unprocessable(str(err)) from None
 
 
 def _reference_headers(colorizer: Colorizer, rgb: np.ndarray, references: tuple) -> dict[str, str]:
@@ -489,12 +518,7 @@ def create_app(colorizer: Colorizer | None = None, settings: ServeSettings | Non
         if file.size is not None and file.size > settings.max_upload_bytes:
             raise _error(413, _too_large(settings))
 
-        if isinstance(reference, str) and reference:  # a form text field, not a file
-            raise _error(400, "reference must be an uploaded image file, not text")
-        ref_upload = reference if reference is not None and hasattr(reference, "file") else None
-        ref_name = _display_name(ref_upload.filename) if ref_upload is not None else ""
-        if ref_upload is not None and ref_upload.size is not None and ref_upload.size > settings.max_upload_bytes:
-            raise _error(413, f"reference {ref_name}: {_too_large(settings)}")
+        ref_upload, ref_name = _reference_upload(reference, settings)
 
         path, (width, height) = await anyio.to_thread.run_sync(_stage_upload, file.file, name, settings)
         ref_path = None
@@ -576,6 +600,11 @@ def add_video_routes(app: FastAPI, jobs: VideoJobs, model_name: str) -> None:
             str | None,
             Form(description='JSON list of {"x", "y", "color": "#rrggbb"}, x/y in frame pixels (hint models only)'),
         ] = None,
+        reference: Annotated[
+            UploadFile | str | None,
+            File(description="optional color photo (same limits as a photo upload), e.g. one frame colored by "
+            "hand: its colors are carried over wherever a frame matches it"),
+        ] = None,
     ) -> JSONResponse:
         """Start colorizing a video; poll ``/api/video/{id}`` and download ``/api/video/{id}/result``."""
         if file is None or not hasattr(file, "file"):
@@ -586,6 +615,10 @@ def add_video_routes(app: FastAPI, jobs: VideoJobs, model_name: str) -> None:
         _check_request(jobs.colorizer, hint_list, vivid)
         if file.size is not None and file.size > settings.max_upload_bytes:
             raise _error(413, _too_large(settings))
+        ref_upload, ref_name = _reference_upload(reference, settings)
+        references = None
+        if ref_upload is not None:  # checked before the film is staged: a bad one fails at once
+            references = await anyio.to_thread.run_sync(_stage_reference, ref_upload.file, ref_name, settings)
         try:
             path, info = await anyio.to_thread.run_sync(jobs.stage, file.file, name, os.path.splitext(name)[1])
         except JobError as err:
@@ -596,7 +629,7 @@ def add_video_routes(app: FastAPI, jobs: VideoJobs, model_name: str) -> None:
             _unlink(str(path))
             raise _error(400, f"hints: {err}") from None
         try:
-            job = jobs.submit(path, info, name, checked_hints, vivid)
+            job = jobs.submit(path, info, name, checked_hints, vivid, references)
         except JobError as err:
             raise fail(err) from None
         return JSONResponse(job.public(), status_code=202, headers={"Location": f"api/video/{job.id}"})

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from tinct.serve.guards import is_loopback
-from tinct.serve.settings import UPLOAD_MAX_PIXELS, ServeSettings, default_torch_threads, default_workers
+from tinct.serve.settings import ServeSettings, default_torch_threads
 
 __all__ = ["is_loopback", "run", "server_config"]
 
@@ -71,37 +71,17 @@ def server_config(app: Any, settings: ServeSettings, host: str, port: int, log_l
 
 
 def run(
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    model: str = "default",
-    workers: int | None = None,
-    queue: int = 16,
-    max_upload_mb: float = 25.0,
-    max_pixels: int = UPLOAD_MAX_PIXELS,
-    timeout: float = 60.0,
-    threads: int | None = None,
-    device: str = "auto",
-    size: int | None = None,
-    backend: str = "auto",
-    onnx: str | None = None,
-    log_level: str = "info",
-    allowed_hosts: Sequence[str] = (),
+    settings: ServeSettings | None = None, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
 ) -> None:
     """Serve the page and the API until interrupted.
 
     Args:
+        settings: what the app enforces (default :class:`ServeSettings`); ``torch_threads=None``
+            shares the cores out between the workers (:func:`default_torch_threads`).
         host: address to bind; loopback by default. Anything else exposes the server (which has
-            no authentication) to the network, so a warning is printed.
-        workers: colorizations run at once (threads sharing one loaded model); default 2 on
-            machines with 2+ cores.
-        queue: requests allowed to wait for a worker before 503.
-        max_upload_mb: largest upload in MiB (→ 413).
-        max_pixels: largest width*height (→ 422), checked on the header before decoding.
-        timeout: seconds per colorization, queueing included (→ 504).
-        threads: torch threads per colorization; default: cores / workers.
-        backend, onnx: where the model runs, as for ``tinct colorize`` (see ``Colorizer.load``).
-        allowed_hosts: names the ``Host`` header may carry besides loopback ones (``"*"``: any);
-            a non-loopback ``host`` bound on purpose is allowed too.
+            no authentication) to the network, so a warning is printed, and the address joins
+            ``settings.allowed_hosts`` (the names the ``Host`` header may carry).
+        log_level: uvicorn's.
     """
     try:
         import uvicorn
@@ -111,24 +91,13 @@ def run(
         raise ImportError(f"{_EXTRA_HINT} ({err})") from None
     if not 0 <= port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {port}")
-    if not max_upload_mb > 0:
-        raise ValueError(f"--max-upload-mb must be positive, got {max_upload_mb}")
-    workers = default_workers() if workers is None else workers
-    allowed = list(dict.fromkeys(allowed_hosts))
+    settings = ServeSettings() if settings is None else settings
+    allowed = list(settings.allowed_hosts)
     if not is_loopback(host) and host not in _ANY_ADDRESS:
         allowed.append(host.strip("[]").lower())
-    settings = ServeSettings(
-        model=model,
-        device=device,
-        size=size,
-        backend=backend,
-        onnx=onnx,
-        workers=workers,
-        queue=queue,
-        max_upload_bytes=int(max_upload_mb * (1 << 20)),
-        max_pixels=max_pixels,
-        timeout=timeout,
-        torch_threads=threads if threads is not None else default_torch_threads(workers),
+    settings = dataclasses.replace(
+        settings,
+        torch_threads=settings.torch_threads or default_torch_threads(settings.workers),
         allowed_hosts=tuple(dict.fromkeys(allowed)),
     )
     if not is_loopback(host):

@@ -6,12 +6,20 @@ import dataclasses
 import math
 import os
 
+from tinct.inference.lookup import DEFAULT_NAME, MODEL_HELP
+
 __all__ = ["UPLOAD_MAX_PIXELS", "ServeSettings", "default_torch_threads", "default_workers"]
 
 #: Largest accepted width*height of an upload. Lower than ``tinct.io.READ_MAX_PIXELS`` (179 MP): one
 #: 50 MP request needs about 0.6 GB while it runs (input, L* plane, output, encoded file), and the
 #: server runs ``workers`` of them at once.
 UPLOAD_MAX_PIXELS = 50_000_000
+
+
+def _option(text: str, **cli: object) -> dict[str, object]:
+    """A field's metadata: ``text`` is the help of its ``tinct serve`` option; ``cli`` holds the
+    option's name ("flag"), how its default reads ("shown"), its unit ("unit") or argparse settings."""
+    return {"help": text, **cli}
 
 
 def default_workers() -> int:
@@ -68,24 +76,45 @@ class ServeSettings:
             still coming; longer → the connection is closed (408 once the headers are in).
     """
 
-    model: str = "default"
-    device: str = "auto"
-    size: int | None = None
+    # The fields with a "help" are the options of `tinct serve` (its only statement of defaults):
+    # "flag" names an option other than --field-name, "shown" says how a default reads, "unit" is
+    # the option's unit in the field's (MB of bytes).
+    model: str = dataclasses.field(default=DEFAULT_NAME, metadata=_option(MODEL_HELP, metavar="NAME|PATH"))
+    device: str = dataclasses.field(default="auto", metadata=_option("auto | cpu | cuda | cuda:N | mps"))
+    size: int | None = dataclasses.field(
+        default=None, metadata=_option("working resolution: longer side in pixels", shown="model's")
+    )
     backend: str = "auto"
     onnx: str | None = None
-    workers: int = dataclasses.field(default_factory=default_workers)
-    queue: int = 16
-    max_upload_bytes: int = 25 * 1024 * 1024
-    max_pixels: int = UPLOAD_MAX_PIXELS
-    timeout: float = 60.0
-    torch_threads: int | None = None
+    workers: int = dataclasses.field(
+        default_factory=default_workers,
+        metadata=_option("colorizations run at once, in threads", shown="2 on 2+ cores"),
+    )
+    queue: int = dataclasses.field(default=16, metadata=_option("requests that may wait for a worker before 503"))
+    max_upload_bytes: int = dataclasses.field(
+        default=25 * 1024 * 1024, metadata=_option("largest upload in MB", flag="--max-upload-mb", unit=1 << 20)
+    )
+    max_pixels: int = dataclasses.field(default=UPLOAD_MAX_PIXELS, metadata=_option("largest width*height in pixels"))
+    timeout: float = dataclasses.field(default=60.0, metadata=_option("seconds per colorization before 504"))
+    torch_threads: int | None = dataclasses.field(
+        default=None,
+        metadata=_option("torch threads per colorization", flag="--threads", shown="cores / workers"),
+    )
     retry_after: int = 2
     max_hints: int = 256
     max_video_frames: int = 1500
     video_ttl: float = 3600.0
     video_keep_jobs: int = 32
     video_keep_bytes: int = 1 << 30
-    allowed_hosts: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = dataclasses.field(
+        default=(),
+        metadata=_option(
+            "also answer requests whose Host is NAME (repeatable; '*': any). Loopback names and "
+            "the --host address are always allowed; other names are refused against DNS rebinding",
+            flag="--allow-host",
+            metavar="NAME",
+        ),
+    )
     body_timeout: float = 120.0
     idle_timeout: float = 15.0
 

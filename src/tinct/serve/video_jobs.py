@@ -2,7 +2,8 @@
 
 A video takes seconds to minutes, longer than an HTTP request should wait, so it becomes a job:
 
-  POST /api/video                multipart ``file`` (+ ``vividness``, ``hints``) → 202 ``{"id", ...}``
+  POST /api/video                multipart ``file`` (+ ``vividness``, ``hints``, ``reference``: a
+                                 color photo, checked like a photo upload) → 202 ``{"id", ...}``
   GET  /api/video/{id}           ``{"status": "queued" | "running" | "done" | "failed", "done",
                                  "total", "progress", "error", "seconds"}``
   GET  /api/video/{id}/result    the colorized MP4 (409 while not done, 422 if it failed)
@@ -198,8 +199,11 @@ class VideoJobs:
                 path.unlink()
             raise
 
-    def submit(self, path: Path, info: Any, name: str, hints: list[Any], vividness: float | None) -> VideoJob:
-        """Queue a staged upload. Raises ``JobError(503)`` when the queue is full."""
+    def submit(
+        self, path: Path, info: Any, name: str, hints: list[Any], vividness: float | None, reference: Any = None
+    ) -> VideoJob:
+        """Queue a staged upload (``reference``: prepared reference photos or None). Raises
+        ``JobError(503)`` when the queue is full."""
         self._expire()
         self._trim(adding=1)
         with self.lock:
@@ -219,7 +223,7 @@ class VideoJobs:
                 total=info.frames,
             )
             self.jobs[job_id] = job
-        self.executor.submit(self._run, job, hints, vividness)
+        self.executor.submit(self._run, job, hints, vividness, reference)
         return job
 
     def get(self, job_id: str) -> VideoJob:
@@ -233,7 +237,7 @@ class VideoJobs:
 
     # ---------------------------------------------------------------- running
 
-    def _run(self, job: VideoJob, hints: list[Any], vividness: float | None) -> None:
+    def _run(self, job: VideoJob, hints: list[Any], vividness: float | None, reference: Any = None) -> None:
         from tinct.video import colorize_video
 
         job.status, job.started = "running", time.monotonic()
@@ -250,6 +254,7 @@ class VideoJobs:
                 job.result,
                 hints=hints or None,
                 vividness=vividness,
+                reference=reference,
                 progress=progress,
                 overwrite=True,
                 max_pixels=self.settings.max_pixels,

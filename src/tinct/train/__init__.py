@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tinct._lazy import lazy_exports
 
-_EXPORTS = {"TrainConfig": "args", "load_config": "args", "FitResult": "loop", "fit": "loop"}
+_EXPORTS = {"TrainConfig": "args", "load_config": "args", "resolve_config": "args", "FitResult": "loop", "fit": "loop"}
 
 __all__ = sorted(_EXPORTS)
 

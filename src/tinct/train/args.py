@@ -132,3 +132,21 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
         raise ValueError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**values)
+
+
+def resolve_config(config: str | Path | None = None, *, head: str | None = None, **options: Any) -> TrainConfig:
+    """The recipe of a run (what ``tinct train`` passes to ``fit``): the TOML recipe ``config``, if
+    given, with every option that is not None over it; ``head`` sets ``model_args["head"]``.
+
+    Raises:
+        ValueError: an unreadable or unknown recipe or option, or no training data named at all.
+    """
+    if config:
+        cfg = load_config(config, **options)
+    else:
+        cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
+    if head:
+        cfg.model_args = {**cfg.model_args, "head": head}
+    if not cfg.data and not cfg.file_list:
+        raise ValueError("train: give a DATA folder, --file-list, or a --config that names one")
+    return cfg

@@ -29,7 +29,7 @@ import numpy as np
 
 from tinct.io.video import VideoReader, VideoWriter
 from tinct.pipeline import staged
-from tinct.video.temporal import ChromaStabilizer, StabilizerConfig
+from tinct.video.temporal import ChromaStabilizer, ReferenceTrack, StabilizerConfig
 
 __all__ = ["VideoReport", "colorize_video"]
 
@@ -125,8 +125,9 @@ def colorize_video(
         hints: color hints for every frame (as for ``Colorizer.colorize``; x/y in frame pixels).
         vividness: saturation in [0, 1]; default the colorizer's.
         reference: color photos (as for ``Colorizer.colorize``): each frame the model runs on
-            takes its colors from the one it matches best, and the temporal filter carries them
-            on like the model's own (docs/reference.md).
+            takes its colors from the one it matches best, held still along the motion
+            (``tinct.video.temporal.ReferenceTrack``), and the temporal filter carries them on
+            like the model's own (docs/reference.md).
         overwrite: replace an existing ``dst`` (else ``ImageWriteError``).
         config: the temporal filter's settings; ``StabilizerConfig(keyframe_interval=1,
             strength=0)`` is frame-by-frame colorization.
@@ -150,7 +151,7 @@ def colorize_video(
     from tinct.inference.reference import load_references
 
     colorizer.check_request(hints, vividness)
-    references = None if reference is None else load_references(reference)
+    references = None if reference is None else ReferenceTrack(load_references(reference), config)
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
     stabilizer = ChromaStabilizer(config)

@@ -23,9 +23,12 @@ from typing import Any
 import numpy as np
 
 from tinct.io.video import VideoReader
-from tinct.video.temporal import ChromaStabilizer, StabilizerConfig
+from tinct.video.temporal import ChromaStabilizer, ReferenceTrack, StabilizerConfig
 
-__all__ = ["VIDEO_METRICS", "evaluate_video", "evaluate_videos", "video_table"]
+__all__ = ["VIDEO_METRICS", "VIDEO_TABLE", "evaluate_video", "evaluate_videos", "video_table", "write_video_table"]
+
+#: The file of :func:`write_video_table` (``tinct eval`` on videos) in its output folder.
+VIDEO_TABLE = "video.tsv"
 
 #: Columns of a row of :func:`evaluate_video`, after ``video``.
 VIDEO_METRICS = (
@@ -69,11 +72,12 @@ def evaluate_video(
     import torch
 
     from tinct.inference.colorizer import combine_lab, image_lightness
-    from tinct.inference.reference import load_references
+    from tinct.inference.reference import apply_reference, load_references, match_best
     from tinct.metrics.ciede2000 import ciede2000
     from tinct.metrics.video import FlickerMeter, rgb_to_lab_planes
 
     references = None if reference is None else load_references(reference)
+    track = None if references is None else ReferenceTrack(references, config)
     path = Path(path)
     stabilizer = ChromaStabilizer(config)
     meters = {name: FlickerMeter() for name in ("truth", "frame", "tinct")}
@@ -87,8 +91,15 @@ def evaluate_video(
             truth = frame.to_ndarray(format="rgb24")
             L = image_lightness(truth)
             L_small = colorizer.working_lightness(L)
-            prediction = colorizer.working_chroma(L_small, None, vividness, references)
-            filtered = stabilizer.step(L_small, lambda p=prediction: p)
+            prediction = colorizer.working_chroma(L_small, None, vividness)
+            if references is None:
+                filtered = stabilizer.step(L_small, lambda p=prediction: p)
+            else:
+                # Frame by frame: matched afresh, as a photo; the video path: the film's track,
+                # which sees only the frames the model runs on, as in colorize_video.
+                automatic = prediction
+                prediction = apply_reference(automatic, match_best(references, L_small))
+                filtered = stabilizer.step(L_small, lambda a=automatic, L=L_small: apply_reference(a, track.match(L)))
             keep_lightness = colorizer.spec.keep_lightness
             outputs = {
                 "frame": combine_lab(L, prediction, keep_lightness=keep_lightness),
@@ -149,3 +160,13 @@ def video_table(rows: Sequence[dict[str, Any]], extra: Sequence[str] = ()) -> st
         cells = [f"{row[k]:.3f}" if isinstance(row[k], float) else str(row[k]) for k in header]
         lines.append("\t".join(cells))
     return "\n".join(lines) + "\n"
+
+
+def write_video_table(rows: Sequence[dict[str, Any]], out_dir: str | os.PathLike, extra: Sequence[str] = ()) -> Path:
+    """Write :func:`video_table` of ``rows`` atomically to ``out_dir``/:data:`VIDEO_TABLE` (the
+    folder is created if needed); return its path."""
+    from tinct.io.images import atomic_write_bytes
+
+    path = Path(out_dir) / VIDEO_TABLE
+    atomic_write_bytes(path, video_table(rows, extra).encode())
+    return path

@@ -33,7 +33,25 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["ChromaStabilizer", "StabilizerConfig", "block_motion", "pool_to"]
+__all__ = [
+    "REFERENCE_CUT_UNMATCHED",
+    "REFERENCE_STRENGTH",
+    "ChromaStabilizer",
+    "ReferenceTrack",
+    "StabilizerConfig",
+    "block_motion",
+    "pool_to",
+]
+
+#: Weight of a reference's carried colors and weight map where the motion is certain
+#: (:class:`ReferenceTrack`); chosen among 0.5, 0.8, 0.9, 0.95 on carphone (docs/reference.md, Films).
+REFERENCE_STRENGTH = 0.95
+#: Share of unmatched pixels (confidence below 0.5) above which :class:`ReferenceTrack` starts
+#: over. Lower than the stabilizer's ``cut_unmatched``: at that strength a missed cut would carry
+#: a reference's colors far into the next shot, while a needless restart costs one step of
+#: steadiness. Between the model's frames (2 apart) this share stays at or below 0.19 on carphone and
+#: bigbuckbunny; bikes' cuts measure 0.87 to 0.99, two unrelated textures of one palette 0.61.
+REFERENCE_CUT_UNMATCHED = 0.4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,3 +264,61 @@ class ChromaStabilizer:
         self.keyframe, self.cut = True, cut
         self.cuts += int(cut)
         return ab.copy()
+
+
+class ReferenceTrack:
+    """A film's reference photos, matched on each frame the model runs on and held still along
+    the motion (docs/reference.md, Films). One instance per clip; pass it where a
+    ``Colorizer.working_chroma`` takes references.
+
+    A frame matched on its own gets a weight map that comes and goes with its matches, and the
+    colors of the reference parts would jump between the model's frames. So the matched colors
+    and weights are filtered like :class:`ChromaStabilizer` filters a*b*: the previous match is
+    warped along the block motion to this frame (at the match's grid) and mixed with the new one,
+    ``k * carried + (1 - k) * new`` with ``k = strength * confidence``, on the weight and on the
+    weighted colors (so the colors of a place the reference does not show never leak in). A cut
+    (the stabilizer's tests, the unmatched share stricter: :data:`REFERENCE_CUT_UNMATCHED`)
+    starts over from the new match.
+
+    Args:
+        references: prepared references (``tinct.inference.reference.load_references``).
+        config: the motion search and cut settings (default :class:`StabilizerConfig`).
+        strength: in [0, 1): 0 is the frame's own match alone.
+    """
+
+    def __init__(
+        self, references: tuple, config: StabilizerConfig | None = None, strength: float = REFERENCE_STRENGTH
+    ) -> None:
+        if not 0.0 <= strength < 1.0:
+            raise ValueError(f"strength must be in [0, 1), got {strength!r}")
+        self.references = tuple(references)
+        self.config = config or StabilizerConfig()
+        self.strength = float(strength)
+        self._L: np.ndarray | None = None
+        self._planes: np.ndarray | None = None
+
+    def match(self, L_small: np.ndarray):
+        """This frame's ``ReferenceMatch`` (same grid as ``match_best``), filtered over time."""
+        from tinct.inference.reference import ReferenceMatch, match_best, match_lightness
+
+        cfg = self.config
+        match = match_best(self.references, L_small)
+        L = match_lightness(L_small)
+        planes = np.concatenate([match.ab * match.weight, match.weight[None]]).astype(np.float32)
+        prev_L, prev = self._L, self._planes
+        if (
+            prev_L is not None
+            and prev is not None
+            and prev_L.shape == L.shape
+            and float(np.abs(_histogram(L) - _histogram(prev_L)).sum()) <= cfg.cut_histogram
+        ):
+            dy, dx = block_motion(prev_L, L, cfg.search, cfg.block, cfg.shift_penalty)
+            warped = _warp(np.concatenate([prev_L[None], prev]), dy, dx)
+            confidence = np.exp(-np.square(_box_mean(np.abs(L - warped[0]), 3) / np.float32(cfg.sigma)))
+            if float((confidence < 0.5).mean()) <= min(cfg.cut_unmatched, REFERENCE_CUT_UNMATCHED):
+                k = (np.float32(self.strength) * confidence)[None]
+                planes = k * warped[1:] + (1 - k) * planes
+        self._L, self._planes = L, planes
+        weight = planes[2]
+        ab = planes[:2] / np.maximum(weight, np.float32(1e-6))
+        return ReferenceMatch(ab.astype(np.float32), weight.astype(np.float32), match.matches)
