@@ -49,27 +49,53 @@ def test_two_processes_train_a_hint_model_to_identical_weights(tmp_path):
     assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:5]}"
 
 
-@pytest.mark.slow
-def test_the_shipped_recipe_rebuilds_bit_identical_weights(tmp_path):
-    """configs/default.toml as it is (pretrained encoder, feature loss, old-print degradation, hints,
-    the photo cache, a loader worker), on a few photos for two steps: two runs give the same bits,
-    so the shipped default can be rebuilt from its recipe."""
+def _two_runs(tmp_path, recipe, name, **overrides) -> tuple[dict, dict]:
+    """Run `recipe` twice for one short epoch, with `overrides`; return both runs' weights."""
     import dataclasses
-    from pathlib import Path
 
-    from tinct.train import fit, load_config
+    from tinct.train import fit
 
-    write_photos(tmp_path / "data", 8, size=(200, 180))
-    recipe = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.toml")
     weights = []
     for run in ("a", "b"):
         cfg = dataclasses.replace(
-            recipe, data=str(tmp_path / "data"), extra_data=[], val=None, val_fraction=0.0, epochs=1, batch_size=4,
-            out=str(tmp_path / run), cache=str(tmp_path / f"cache-{run}"), samples=0,
+            recipe, val=None, val_fraction=0.0, epochs=1, batch_size=4, samples=0,
+            out=str(tmp_path / f"{name}-{run}"), cache=str(tmp_path / f"cache-{name}-{run}"), **overrides,
         )  # fmt: skip
         fit(cfg)
-        weights.append(load_weights(tmp_path / run / "checkpoints" / "last.safetensors")[0])
-    a, b = weights
+        weights.append(load_weights(tmp_path / f"{name}-{run}" / "checkpoints" / "last.safetensors")[0])
+    return weights[0], weights[1]
+
+
+def _assert_same_bits(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     differ = [name for name in a if not torch.equal(a[name], b[name])]
     assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:5]}"
+
+
+@pytest.mark.slow
+def test_the_shipped_recipe_rebuilds_bit_identical_weights(tmp_path):
+    """The shipped default's two stages as their configs say (pretrained encoder, feature loss,
+    old-print degradation, hints, the photo cache, a loader worker; the second stage starting from
+    the first's weights and drawing in --source-weights shares), on a few photos for two steps each:
+    two runs of each stage give the same bits, so the shipped default can be rebuilt from its recipe."""
+    from pathlib import Path
+
+    from tinct.train import load_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    write_photos(tmp_path / "data", 8, size=(200, 180))
+    write_photos(tmp_path / "more", 4, size=(180, 200))
+    for i, photo in enumerate(sorted((tmp_path / "more").iterdir())):
+        photo.rename(photo.with_name(f"more_{i}.png"))
+    first, again = _two_runs(
+        tmp_path, load_config(configs / "default.toml"), "first", data=str(tmp_path / "data"), extra_data=[]
+    )
+    _assert_same_bits(first, again)
+    second = load_config(configs / "default-balanced.toml")
+    assert len(second.source_weights) == 1 + len(second.extra_data)
+    a, b = _two_runs(
+        tmp_path, second, "second", data=str(tmp_path / "data"), extra_data=[str(tmp_path / "more")],
+        source_weights=[1, 3], init_from=str(tmp_path / "first-a" / "checkpoints" / "last.safetensors"),
+    )  # fmt: skip
+    _assert_same_bits(a, b)
+    assert any(not torch.equal(first[name], a[name]) for name in first)  # the second stage trained
