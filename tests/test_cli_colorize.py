@@ -1,4 +1,4 @@
-"""`tinct colorize` and tinct.inference.colorize_paths: folders, failures, skipping, input safety."""
+"""`tinct colorize` and tinct.colorize_paths: folders, failures, skipping, input safety."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tinct import BatchReport, colorize_paths
 from tinct.cli import main
-from tinct.inference import BatchReport, Colorizer, colorize_paths
+from tinct.inference import Colorizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -124,8 +125,23 @@ def test_colorize_paths_api(tmp_path, weights):
         colorize_paths([tmp_path / "x.png"], tmp_path / "o", colorizer, fmt="bmp")
 
 
+def test_a_model_that_cannot_load_stops_the_batch_naming_the_photo(tmp_path):
+    """Not a file's error: the photos' pipeline stops and the loader's own error is raised, with a
+    note naming the stage and the photo it stopped at; nothing is written."""
+    for name in ("a.png", "b.png"):
+        photo(8, 8).save(tmp_path / name)
+
+    def load():
+        raise RuntimeError("weights are broken")
+
+    with pytest.raises(RuntimeError, match="weights are broken") as caught:
+        colorize_paths([tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "out", load, progress=False)
+    assert caught.value.__notes__ == [f"in the pipeline's model stage, on {tmp_path / 'a.png'}"]
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
 def test_folder_pipeline_keeps_order_and_few_photos_in_flight(tmp_path, weights, monkeypatch):
-    """Decode, colorize and write overlap, but at most _Pipeline.DEPTH decoded photos wait to be
+    """Decode, colorize and write overlap, but at most PHOTOS_IN_FLIGHT decoded photos wait to be
     written (memory stays that of a few photos), a failure mid-folder is reported in its place,
     and the journal lists the inputs in order."""
     import json
@@ -166,7 +182,7 @@ def test_folder_pipeline_keeps_order_and_few_photos_in_flight(tmp_path, weights,
     colorizer = Colorizer.load(weights, backend="torch")
     report = colorize_paths([folder], tmp_path / "out", colorizer, progress=False, log=tmp_path / "log.jsonl")
     assert (report.done, report.skipped, len(report.failed)) == (8, 0, 1) and "p4.png" in report.failed[0]
-    assert counts["written"] == 8 and 2 <= counts["most"] <= batch._Pipeline.DEPTH  # overlapped, bounded
+    assert counts["written"] == 8 and 2 <= counts["most"] <= batch.PHOTOS_IN_FLIGHT  # overlapped, bounded
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [line["input"].rsplit("/", 1)[-1] for line in lines] == [f"p{i}.png" for i in range(9)]
     assert [line["status"] for line in lines] == ["ok"] * 4 + ["failed"] + ["ok"] * 4

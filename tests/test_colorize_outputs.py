@@ -283,7 +283,7 @@ def test_colorize_help_has_no_broken_lines(capsys):
 
 def test_a_single_file_shows_no_bar_of_files(tmp_path, weights, monkeypatch):
     """A film's own bar counts its frames; a bar of one file only said "35.09s/image"."""
-    import tinct.inference.batch as batch
+    import tinct.batch as batch
 
     bars = []
     real = batch.tqdm

@@ -11,8 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from tinct import colorize_paths
 from tinct.cli import main
-from tinct.inference import Colorizer, colorize_paths
+from tinct.inference import Colorizer
 from tinct.models import create_model
 from tinct.models.loading import load_model, save_model
 

@@ -224,6 +224,33 @@ def test_cli_colorizes_videos_beside_photos_and_skips_existing(clip, weights, tm
     assert "colorized 2, skipped 0, failed 0" in capsys.readouterr().out
 
 
+def test_a_film_between_photos_is_done_in_its_place(clip, colorizer, tmp_path):
+    """tinct.batch runs photos through the staged pipeline and a film by itself between them; the
+    log lists the files in input order, a bad photo after the film included."""
+    import json
+
+    from PIL import Image
+
+    from tinct import colorize_paths
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png", "d.png"):
+        Image.fromarray(clip_frames(40, 30, 1)[0]).save(src / name)
+    os.link(clip, src / "c.mp4")
+    (src / "e.png").write_bytes(b"broken")
+    log = tmp_path / "log.jsonl"
+
+    report = colorize_paths([src], tmp_path / "out", colorizer, progress=False, log=log)
+
+    assert (report.done, report.skipped, len(report.failed)) == (4, 0, 1) and "e.png" in report.failed[0]
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(line["input"].rsplit("/", 1)[-1], line["status"]) for line in lines] == [
+        ("a.png", "ok"), ("b.png", "ok"), ("c.mp4", "ok"), ("d.png", "ok"), ("e.png", "failed")
+    ]  # fmt: skip
+    assert leftovers(tmp_path / "out") == ["a.png", "b.png", "c.mp4", "d.png"]
+
+
 def audio_only(path):
     container = av.open(str(path), "w")
     stream = container.add_stream("aac", rate=16000)

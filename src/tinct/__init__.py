@@ -13,7 +13,8 @@ Options: ``colorizer.colorize(photo, vividness=0.8, hints=[{"x": 120, "y": 80, "
 ``colorize_paths(["scans/"], "out/", colorizer)``, what ``tinct colorize`` runs.
 
 Names are imported on first use (PEP 562): ``import tinct`` costs nothing, and the ONNX Runtime
-path never imports torch. Sub-packages: ``tinct.inference`` (the Colorizer, batches), ``tinct.video``,
+path never imports torch. Modules: ``tinct.batch`` (folders of photos and films), ``tinct.inference`` (the Colorizer),
+``tinct.video``,
 ``tinct.models``, ``tinct.train``, ``tinct.metrics``, ``tinct.export``, ``tinct.serve``, ``tinct.color``,
 ``tinct.io``.
 """
@@ -24,8 +25,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Colorizer": "inference.colorizer",
-    "BatchReport": "inference.batch",
-    "colorize_paths": "inference.batch",
+    "BatchReport": "batch",
+    "colorize_paths": "batch",
     "colorize_video": "video.colorize",
 }
 

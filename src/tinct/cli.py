@@ -1,7 +1,7 @@
 """`tinct` command line: arguments mapped to library calls, and their results printed.
 
 tinct train DATA ...        tinct.train.fit(tinct.train.resolve_config(...)); options: TrainConfig's fields
-tinct colorize INPUT ...    tinct.inference.batch.colorize_paths
+tinct colorize INPUT ...    tinct.batch.colorize_paths
 tinct eval DATA ...         tinct.metrics.evaluate.evaluate_models; videos: tinct.video.evaluate
 tinct export MODEL ...      tinct.export.onnx.export_onnx
 tinct convert FILE ...      tinct.models.loading.convert_checkpoint
@@ -274,9 +274,10 @@ def _sigterm_interrupts():
 
 
 def _run_colorize(args: argparse.Namespace) -> int:
+    from tinct.batch import colorize_paths
     from tinct.device import local_device
     from tinct.inference.backends import check_backend_choice
-    from tinct.inference.batch import Shard, colorize_paths, rank_log_path, single_output, wait_for_all_ranks
+    from tinct.inference.batch import Shard, rank_log_path, single_output, wait_for_all_ranks
     from tinct.inference.hint_specs import gather_hints
     from tinct.inference.provenance import describe_request
     from tinct.threads import get_num_threads

@@ -1,4 +1,5 @@
-"""Inference: the :class:`Colorizer` predictor and batch colorization of files and folders.
+"""Inference: the :class:`Colorizer` predictor, and the parts and photos of a batch (``batch``;
+``tinct.batch.colorize_paths`` runs folders of photos and films).
 
 Example::
 
@@ -16,7 +17,6 @@ from tinct._lazy import lazy_exports
 
 _EXPORTS = {
     "BatchReport": "batch",
-    "colorize_paths": "batch",
     "BUNDLED_WEIGHTS_DIR": "lookup",
     "Colorizer": "colorizer",
     "WeightsInfo": "lookup",

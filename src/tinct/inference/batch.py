@@ -1,4 +1,5 @@
-"""Folder in, folder out: colorize many files, never overwriting an input, resumable, shardable.
+"""Folder in, folder out: a batch's parts, and its photos. ``tinct.batch.colorize_paths`` (what
+``tinct colorize`` runs) puts them together with films, which live above this layer.
 
 Each output is written atomically, so after an interruption every existing output is complete
 and a rerun (without ``overwrite``) skips it and goes on with the rest; temporary files left by
@@ -17,8 +18,6 @@ of processes finishes whatever is missing.
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -31,7 +30,7 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from tqdm import tqdm
 
@@ -50,14 +49,27 @@ from tinct.io.images import (
     write_image,
 )
 from tinct.io.video import VIDEO_EXTENSIONS, is_video_path
+from tinct.pipeline import staged
 
 __all__ = [
     "BatchReport",
+    "FileResult",
+    "Request",
     "Shard",
-    "colorize_paths",
+    "Tally",
+    "Wanted",
+    "check_format",
+    "colorize_photos",
+    "input_file_keys",
+    "may_replace",
+    "nothing_to_do",
+    "plan",
     "plan_outputs",
     "rank_log_path",
+    "remove_stale_temps",
+    "settle",
     "shard_index",
+    "share",
     "single_output",
     "wait_for_all_ranks",
 ]
@@ -196,7 +208,7 @@ class _JsonLines:
         os.close(self.fd)
 
 
-def _remove_stale_temps(mine: list[Path], others: Iterable[Path]) -> int:
+def remove_stale_temps(mine: list[Path], others: Iterable[Path]) -> int:
     """Delete the temporary files a killed run left for outputs of this shard.
 
     Temporary names keep only the first 100 characters of the target's name, so a temporary file
@@ -344,11 +356,11 @@ def plan_outputs(
         ``([(input, output), ...], problems)``: problems are ``"path: reason"`` lines, e.g. two
         inputs that would be written to the same output.
     """
-    pairs, problems = _plan(inputs, out_dir, fmt)
+    pairs, problems = plan(inputs, out_dir, fmt)
     return pairs, [line for _, _, line in problems]
 
 
-def _plan(
+def plan(
     inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, fmt: str | None
 ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path | None, str]]]:
     """:func:`plan_outputs`, with each problem as ``(input, output or None, line)``."""
@@ -414,172 +426,44 @@ def _warnings_as_lines(lines: list[str]) -> Iterator[None]:
     lines.extend(" ".join(str(w.message).split()) for w in caught)
 
 
-def colorize_paths(
-    inputs: list[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    colorizer: Colorizer | Callable[[], Colorizer],
-    *,
-    fmt: str | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    shard: Shard | None = None,
-    log: str | os.PathLike | None = None,
-    hints: Sequence[Any] | None = None,
-    vividness: float | None = None,
-    reference: Any = None,
-    settings: Mapping[str, Any] | None = None,
-    compare: bool = False,
-    quiet: bool = False,
-) -> BatchReport:
-    """Colorize files and folders into ``out_dir``.
+# --------------------------------------------------------------------------------------------
+# A batch's jobs, one function each: plan (above), share out (share), clean up
+# (remove_stale_temps), run the photos (colorize_photos) and report each file (Tally).
+# tinct.batch.colorize_paths calls them in that order and runs the films between the photos:
+# it sits above tinct.video, which builds on this layer.
 
-    Args:
-        inputs: image files and/or folders (walked recursively, structure mirrored).
-        out_dir: an output folder, created if needed (it may be an input folder: inputs are
-            still never overwritten), or, for a single photo or video, an output file (see
-            :func:`single_output`: ``old.jpg`` → ``colored.png``).
-        colorizer: the model to use, or a function that loads it: called only when some file
-            needs colorizing, so a rerun with nothing to do loads no model.
-        fmt: output format ``"png"``, ``"jpg"``, ``"webp"`` or ``"tiff"``; ``None`` keeps each
-            input's own format (formats we cannot write, e.g. GIF or BMP, become PNG).
-        overwrite: replace every existing output. Otherwise an existing output is skipped when
-            its recorded settings (``tinct.inference.provenance``) equal ``settings`` (so an
-            interrupted batch resumes), made again when they differ (it is tinct's own output
-            of other settings: e.g. a rerun with another vividness), and skipped with a line
-            saying so when it records none (a file tinct did not write is never replaced).
-        progress: show a tqdm bar on stderr (only when stderr is a terminal).
-        shard: do only this process's share of the outputs (see :class:`Shard`); default all.
-            Every process plans the whole batch the same way and keeps its own outputs;
-            problems that concern no single output (an input folder without images) are
-            reported by rank 0 only.
-        log: append one JSON object per input of this shard to this file, as it is done:
-            ``{"input", "output", "status": "ok" | "skipped" | "failed", "error", "warning",
-            "seconds"}`` (``error`` and ``warning`` are one line or null; ``seconds`` is the
-            wall time spent on the file). Use :func:`rank_log_path` for one file per rank.
-        hints: color hints given to every image (see ``Colorizer.colorize``; positions in input
-            pixels): an image a hint falls outside of fails, the rest go on.
-        vividness: saturation in [0, 1] for every image; default the colorizer's.
-        reference: color photos for every image and video (see ``Colorizer.colorize``),
-            prepared once here; recorded in the outputs' settings.
-        settings: what the outputs depend on (``provenance.describe``), recorded in each output;
-            default: described from ``colorizer`` when it is a Colorizer loaded from a file.
-        compare: also write a before/after picture beside each output
-            (``provenance.compare_path``: the gray input left, the colorization right; a film
-            gets a side-by-side film).
-        quiet: print nothing but failures (no progress bar, no skip lines).
 
-    Returns:
-        A :class:`BatchReport` of this shard. Every failure is also printed to stderr as one
-        line ``"path: reason"`` when it happens, and every warning as ``"warning: path: ..."``;
-        the batch goes on.
-
-    Raises:
-        ValueError: unknown ``fmt``, bad ``vividness``, ``hints`` for a model that takes none, or
-            a gray or unreadable reference.
-    """
+def check_format(fmt: str | None) -> None:
+    """Raise ValueError for an output format that cannot be written (before any work)."""
     if fmt is not None:
-        _suffix(Path("x"), fmt)  # fail before doing anything
-    hints = list(hints) if hints else None
-    references = None if reference is None else load_references(reference)
-    model = _Model(colorizer, hints, vividness)
-    if isinstance(colorizer, Colorizer):
-        model.get()  # checks the request at once
-        if settings is None and colorizer.source is not None:
-            settings = provenance.describe(
-                colorizer.source,
-                size=colorizer.size,
-                vividness=colorizer.vividness if vividness is None else vividness,
-                hints=hints,
-            )
-            if references is not None:
-                settings = {**settings, "references": digest_references(references)}
-    if quiet:
-        progress = False
-    want = _Wanted(overwrite, settings, compare)
-    shard = shard or Shard()
-    out_dir = Path(out_dir)
-    report = BatchReport()
-    journal = _JsonLines(Path(log)) if log is not None else None
+        _suffix(Path("x"), fmt)
 
-    def record(src: Path, dst: Path | None, status: str, seconds: float, error: str | None, warning: str | None):
-        if journal is not None:
-            journal.write(
-                {
-                    "input": os.fsdecode(src),
-                    "output": None if dst is None else os.fsdecode(dst),
-                    "status": status,
-                    "error": None if error is None else " ".join(error.split()),
-                    "warning": warning,
-                    "seconds": round(seconds, 4),
-                }
-            )
 
-    def fail(line: str) -> None:
-        line = " ".join(line.split())  # a newline in a file name must not make a second line
-        report.failed.append(line)
-        tqdm.write(line, file=sys.stderr)
+def share(
+    pairs: list[tuple[Path, Path]],
+    problems: list[tuple[Path, Path | None, str]],
+    out_dir: Path,
+    shard: Shard,
+    tally: Tally,
+) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """This process's share of a planned batch: ``(its (input, output) pairs, the outputs of the
+    other shards)``. Its problems are reported through ``tally``; one that concerns no output (an
+    input folder without images) is only printed, by rank 0."""
+    for src, dst, line in problems:
+        if dst is None:  # an empty folder: worth saying (once), but no file failed
+            if shard.rank == 0:
+                tqdm.write(line, file=sys.stderr)
+        elif shard.owns(_shard_key(dst, out_dir)):
+            tally.fail(line)
+            tally.record(src, dst, "failed", 0.0, line, None)
+    mine = [(src, dst) for src, dst in pairs if shard.owns(_shard_key(dst, out_dir))]
+    others = [dst for _, dst in pairs if not shard.owns(_shard_key(dst, out_dir))] if shard.enabled else []
+    return mine, others
 
-    try:
-        pairs, problems = _plan(inputs, out_dir, fmt)
-        for src, dst, line in problems:
-            if dst is None:  # an empty folder: worth saying (once), but no file failed
-                if shard.rank == 0:
-                    tqdm.write(line, file=sys.stderr)
-            elif shard.owns(_shard_key(dst, out_dir)):
-                fail(line)
-                record(src, dst, "failed", 0.0, line, None)
-        mine = [(src, dst) for src, dst in pairs if shard.owns(_shard_key(dst, out_dir))]
-        if shard.enabled:
-            others = [dst for _, dst in pairs if not shard.owns(_shard_key(dst, out_dir))]
-        else:
-            others = []
-        _remove_stale_temps([dst for _, dst in mine], others)
-        input_keys = {key for key in (_file_key(src) for src, _ in pairs) if key is not None}
-        desc = f"colorize rank {shard.rank}/{shard.world_size}" if shard.enabled else "colorize"
-        # One file has no use for a bar of files (a film's own bar counts its frames).
-        show = None if progress and len(mine) > 1 else True
-        bar = tqdm(mine, desc=desc, unit="file", disable=show, file=sys.stderr)
 
-        def finish(item: _InFlight) -> None:
-            status, error = item.outcome.result()
-            for note in item.notes:
-                tqdm.write(f"warning: {note}", file=sys.stderr)
-            if status == "failed":
-                fail(error)
-            elif status == "skipped":
-                report.skipped += 1
-                report.skip_reasons.append(error)
-                if not quiet:
-                    tqdm.write(error, file=sys.stderr)
-                error = None
-            else:
-                report.done += 1
-                _log.info("%s -> %s in %.2f s", item.src, item.dst, time.perf_counter() - item.start)
-            record(item.src, item.dst, status, time.perf_counter() - item.start, error, "; ".join(item.notes) or None)
-
-        with _Pipeline(model, want, hints, vividness, references) as pipeline:
-            for src, dst in bar:
-                if is_video_path(src):
-                    # A video keeps both cores busy by itself (tinct.video.colorize): the photos
-                    # before it finish first, so results stay in input order.
-                    for item in pipeline.drain():
-                        finish(item)
-                    video = _InFlight(src, dst, time.perf_counter(), [], concurrent.futures.Future())
-                    video.outcome.set_result(
-                        _colorize_video(src, dst, model, want, input_keys, hints, vividness, references, progress)
-                    )
-                    finish(video)
-                    continue
-                pipeline.submit(src, dst, input_keys)
-                for item in pipeline.ready():
-                    finish(item)
-            for item in pipeline.drain():
-                finish(item)
-        bar.close()
-    finally:
-        if journal is not None:
-            journal.close()
-    return report
+def input_file_keys(pairs: Iterable[tuple[Path, Path]]) -> set[tuple[int, int]]:
+    """The (device, inode) of every input that exists: an output that is one of them is refused."""
+    return {key for key in (_file_key(src) for src, _ in pairs) if key is not None}
 
 
 class _Model:
@@ -603,7 +487,7 @@ class _Model:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Wanted:
+class Wanted:
     """What the outputs should be: replace them all, made with these settings, with a before/after."""
 
     overwrite: bool
@@ -615,81 +499,126 @@ class _Wanted:
         return None if self.settings is None else provenance.encode_settings(self.settings)
 
 
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What every file of a batch gets: the model (loaded when a file first needs it), the same
+    hints, vividness and reference photos, and what its outputs should be."""
+
+    model: _Model
+    want: Wanted
+    hints: list[Any] | None
+    vividness: float | None
+    references: tuple[Reference, ...] | None
+
+    @classmethod
+    def prepare(
+        cls,
+        colorizer: Colorizer | Callable[[], Colorizer],
+        *,
+        hints: Sequence[Any] | None,
+        vividness: float | None,
+        reference: Any,
+        want: Wanted,
+    ) -> Request:
+        """Check the request (at once for a loaded colorizer, else when the model is loaded) and
+        read the reference photos; ``want.settings`` None is described from a colorizer loaded
+        from a file."""
+        hints = list(hints) if hints else None
+        references = None if reference is None else load_references(reference)
+        model = _Model(colorizer, hints, vividness)
+        if isinstance(colorizer, Colorizer):
+            model.get()  # checks the request at once
+            if want.settings is None and colorizer.source is not None:
+                settings = provenance.describe(
+                    colorizer.source,
+                    size=colorizer.size,
+                    vividness=colorizer.vividness if vividness is None else vividness,
+                    hints=hints,
+                )
+                if references is not None:
+                    settings = {**settings, "references": digest_references(references)}
+                want = dataclasses.replace(want, settings=settings)
+        return cls(model, want, hints, vividness, references)
+
+
 @dataclasses.dataclass
-class _InFlight:
-    """One input on its way through the pipeline; ``outcome`` resolves to
-    ``("ok" | "skipped" | "failed", one-line error or None)``."""
+class FileResult:
+    """One input's way through a batch: ``status`` "todo" until it is done, then "ok", "skipped"
+    (``line``: why) or "failed" (``line``: ``"path: reason"``); ``notes``: its decoder's warnings."""
 
     src: Path
     dst: Path
     start: float
-    notes: list[str]
-    outcome: concurrent.futures.Future
+    status: str = "todo"
+    line: str | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def begin(cls, src: Path, dst: Path, want: Wanted, input_keys: set) -> Self:
+        """The clock started, and the outcome already settled when there is nothing to do
+        (:func:`nothing_to_do`)."""
+        result = cls(src, dst, time.perf_counter())
+        if (done := nothing_to_do(src, dst, want, input_keys)) is not None:
+            result.status, result.line = done
+        return result
+
+    def failed(self, err: BaseException) -> None:
+        self.status, self.line = "failed", _reason(self.src, err)
 
 
-class _Pipeline:
-    """Colorize files in three overlapping stages: the caller's thread decodes photo i + 1 while
-    one worker thread colorizes photo i and another encodes and writes photo i - 1. Decoding,
-    the model (ONNX Runtime or torch), the color kernels and the codecs all release the GIL, so
-    a folder keeps both cores busy where one photo at a time left one idle in each stage.
+class Tally:
+    """Reports each file as it is done, in input order: the :class:`BatchReport`, one line on
+    stderr per failure, warning and (unless quiet) skip, and the JSON-lines ``log``."""
 
-    At most :attr:`DEPTH` photos are in flight (decoded or colorized, not yet written), so memory
-    stays that of a few photos whatever the folder's size. Results come back in input order.
-    Decoding stays in the caller's thread: it records each file's decoder warnings with
-    ``warnings.catch_warnings``, which is process-wide state and must not run in two threads.
-    """
+    def __init__(self, report: BatchReport, log: str | os.PathLike | None, quiet: bool) -> None:
+        self.report, self.quiet = report, quiet
+        self.journal = _JsonLines(Path(log)) if log is not None else None
 
-    DEPTH = 3
-
-    def __init__(
-        self,
-        model: _Model,
-        want: _Wanted,
-        hints: list[Any] | None,
-        vividness: float | None,
-        references: tuple[Reference, ...] | None = None,
-    ):
-        self.model, self.want, self.hints, self.vividness = model, want, hints, vividness
-        self.references = references
-        self.model_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-colorize")
-        self.write_stage = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinct-write")
-        self.flight: collections.deque[_InFlight] = collections.deque()
-
-    def __enter__(self) -> _Pipeline:
+    def __enter__(self) -> Tally:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        # On an interrupt: photos not yet started are dropped; a write under way finishes (it is
-        # atomic: a whole file under its name, or none), so nothing partial is left behind.
-        for item in self.flight:
-            item.outcome.cancel()
-        self.model_stage.shutdown(wait=True, cancel_futures=True)
-        self.write_stage.shutdown(wait=True, cancel_futures=True)
+        if self.journal is not None:
+            self.journal.close()
 
-    def submit(self, src: Path, dst: Path, input_keys: set) -> None:
-        item = _InFlight(src, dst, time.perf_counter(), [], concurrent.futures.Future())
-        done = _read_one(src, dst, self.want, input_keys, item.notes)
-        if isinstance(done, tuple):  # skipped or failed before any work
-            item.outcome.set_result(done)
-        else:
-            colorized = self.model_stage.submit(
-                self.model.get().colorize, done, hints=self.hints, vividness=self.vividness, reference=self.references
+    def fail(self, line: str) -> None:
+        line = " ".join(line.split())  # a newline in a file name must not make a second line
+        self.report.failed.append(line)
+        tqdm.write(line, file=sys.stderr)
+
+    def record(self, src: Path, dst: Path, status: str, seconds: float, error: str | None, warning: str | None) -> None:
+        if self.journal is not None:
+            self.journal.write(
+                {
+                    "input": os.fsdecode(src),
+                    "output": os.fsdecode(dst),
+                    "status": status,
+                    "error": None if error is None else " ".join(error.split()),
+                    "warning": warning,
+                    "seconds": round(seconds, 4),
+                }
             )
-            item.outcome = self.write_stage.submit(_write_one, src, dst, done, colorized, self.want)
-        self.flight.append(item)
 
-    def ready(self) -> Iterator[_InFlight]:
-        """The oldest items, waiting for them while more than DEPTH - 1 are in flight, and any
-        later ones already done."""
-        while self.flight and (len(self.flight) >= self.DEPTH or self.flight[0].outcome.done()):
-            yield self.flight.popleft()
+    def finish(self, result: FileResult) -> None:
+        status, error = result.status, result.line
+        for note in result.notes:
+            tqdm.write(f"warning: {note}", file=sys.stderr)
+        if status == "failed":
+            self.fail(error)
+        elif status == "skipped":
+            self.report.skipped += 1
+            self.report.skip_reasons.append(error)
+            if not self.quiet:
+                tqdm.write(error, file=sys.stderr)
+            error = None
+        else:
+            self.report.done += 1
+            _log.info("%s -> %s in %.2f s", result.src, result.dst, time.perf_counter() - result.start)
+        warning = "; ".join(result.notes) or None
+        self.record(result.src, result.dst, status, time.perf_counter() - result.start, error, warning)
 
-    def drain(self) -> Iterator[_InFlight]:
-        while self.flight:
-            yield self.flight.popleft()
 
-
-def _nothing_to_do(src: Path, dst: Path, want: _Wanted, input_keys: set) -> tuple[str, str | None] | None:
+def nothing_to_do(src: Path, dst: Path, want: Wanted, input_keys: set) -> tuple[str, str | None] | None:
     """``(status, line)`` when ``src`` (a photo or a video) is not to be colorized: failed (no
     such file, or its output would overwrite an input) or skipped (with the reason: the output
     is up to date, or exists and is not tinct's); else None (to do, replacing any tinct output
@@ -717,22 +646,105 @@ def _nothing_to_do(src: Path, dst: Path, want: _Wanted, input_keys: set) -> tupl
     return "skipped", f"{dst}: up to date (made from this input with the same model and settings); skipped"
 
 
-def _may_replace(dst: Path, want: _Wanted) -> bool:
+def may_replace(dst: Path, want: Wanted) -> bool:
     """Whether writing ``dst`` may replace a file there: with ``overwrite``, or when the file
-    there is tinct's own output (it records settings; :func:`_nothing_to_do` found them different)."""
+    there is tinct's own output (it records settings; :func:`nothing_to_do` found them different)."""
     return want.overwrite or (want.settings is not None and provenance.read_settings(dst) is not None)
 
 
-def _read_one(src: Path, dst: Path, want: _Wanted, input_keys: set, notes: list[str]) -> Any:
-    """Stage 1: the decoded photo ((H, W) or (H, W, 3) uint8), or ``(status, line)`` when there
-    is nothing to colorize (skipped: why; failed: a one-line reason)."""
-    if (done := _nothing_to_do(src, dst, want, input_keys)) is not None:
-        return done
+def settle(result: FileResult, want: Wanted, write: Callable[[], None], also: tuple[type, ...] = ()) -> None:
+    """Run ``write`` (which writes ``result.dst`` atomically) and settle the outcome: "ok", or the
+    one line of a file's error (those of ``also`` too); an output another process wrote meanwhile
+    is skipped."""
     try:
-        with _warnings_as_lines(notes):
-            return read_image(src, keep_gray=True)  # only its L* is used
-    except _FILE_ERRORS as err:
-        return "failed", _reason(src, err)
+        write()
+        result.status = "ok"
+    except ImageWriteError as err:
+        if not want.overwrite and os.path.lexists(result.dst):  # another process wrote it meanwhile
+            result.status, result.line = "skipped", f"{result.dst}: written by another process meanwhile; skipped"
+        else:
+            result.failed(err)
+    except (*_FILE_ERRORS, *also) as err:
+        result.failed(err)
+
+
+# --------------------------------------------------------------------------------------------
+# Photos
+
+#: Photos in flight (decoded, colorized, not yet written and reported): memory stays that of a
+#: few photos whatever the folder's size.
+PHOTOS_IN_FLIGHT = 3
+
+
+@dataclasses.dataclass
+class _Photo(FileResult):
+    pixels: Any = None  # decoded: (H, W) or (H, W, 3) uint8
+    colors: Any = None  # colorized: (H, W, 3) uint8
+
+
+def colorize_photos(
+    pairs: Iterable[tuple[Path, Path]], request: Request, input_keys: set
+) -> contextlib.AbstractContextManager[Iterator[FileResult]]:
+    """Photos ``(input, output)`` through the staged pipeline (``tinct.pipeline.staged``): one
+    thread decodes photo i + 1 while another colorizes photo i and a third encodes and writes
+    photo i - 1 (atomically, with its before/after picture under ``request.want.compare``).
+
+    Returns:
+        A context manager of the photos' :class:`FileResult` in input order. A file's error is
+        its result ("failed" and one line); anything else (a model that cannot be loaded, a
+        request the model refuses) stops the photos and is raised. Leaving early stops them;
+        a write under way finishes (it is atomic: a whole file under its name, or none).
+    """
+    want = request.want
+
+    def decode(pair: tuple[Path, Path]) -> _Photo:
+        photo = _Photo.begin(*pair, want, input_keys)
+        if photo.status == "todo":
+            try:
+                # Only this thread records warnings (catch_warnings is process-wide state).
+                with _warnings_as_lines(photo.notes):
+                    photo.pixels = read_image(photo.src, keep_gray=True)  # only its L* is used
+            except _FILE_ERRORS as err:
+                photo.failed(err)
+        return photo
+
+    def colorize(photo: _Photo) -> _Photo:
+        if photo.status == "todo":
+            colorizer = request.model.get()  # loads the model for the first photo that needs it
+            try:
+                photo.colors = colorizer.colorize(
+                    photo.pixels, hints=request.hints, vividness=request.vividness, reference=request.references
+                )
+            except _FILE_ERRORS as err:  # e.g. a hint outside this photo
+                photo.failed(err)
+        return photo
+
+    def encode(photo: _Photo) -> FileResult:
+        if photo.status == "todo":
+            settle(photo, want, lambda: _write_photo(photo, want))
+        photo.pixels = photo.colors = None
+        return photo
+
+    stages = {"decode": decode, "model": colorize, "encode": encode}
+    return staged(pairs, stages, depth=PHOTOS_IN_FLIGHT, label=lambda pair: str(pair[0]))
+
+
+def _write_photo(photo: _Photo, want: Wanted) -> None:
+    """The colorized photo, and with ``want.compare`` its before/after picture, written atomically."""
+    import numpy as np
+
+    write_image(
+        photo.dst,
+        photo.colors,
+        protect=[photo.src],
+        overwrite=may_replace(photo.dst, want),
+        description=want.description,
+    )
+    if want.compare:
+        pair = np.concatenate([_before(photo.pixels), photo.colors], axis=1)
+        write_image(
+            provenance.compare_path(photo.dst), pair, protect=[photo.src], overwrite=True, description=want.description
+        )
 
 
 def _before(pixels: Any) -> Any:
@@ -742,78 +754,3 @@ def _before(pixels: Any) -> Any:
     from tinct.inference.colorizer import combine_lab, image_lightness
 
     return combine_lab(image_lightness(np.asarray(pixels)), None)
-
-
-def _write_one(
-    src: Path, dst: Path, pixels: Any, colorized: concurrent.futures.Future, want: _Wanted
-) -> tuple[str, str | None]:
-    """Stages 2 and 3: wait for the colorized photo, then encode and write it atomically (and
-    its before/after picture with ``want.compare``)."""
-    import numpy as np
-
-    try:
-        result = colorized.result()
-        replace = _may_replace(dst, want)
-        write_image(dst, result, protect=[src], overwrite=replace, description=want.description)
-        if want.compare:
-            side = provenance.compare_path(dst)
-            pair = np.concatenate([_before(pixels), result], axis=1)
-            write_image(side, pair, protect=[src], overwrite=True, description=want.description)
-        return "ok", None
-    except ImageWriteError as err:
-        if not want.overwrite and os.path.lexists(dst):  # another process wrote it meanwhile
-            return "skipped", f"{dst}: written by another process meanwhile; skipped"
-        return "failed", _reason(src, err)
-    except _FILE_ERRORS as err:
-        return "failed", _reason(src, err)
-
-
-def _colorize_video(
-    src: Path,
-    dst: Path,
-    model: _Model,
-    want: _Wanted,
-    input_keys: set,
-    hints: list[Any] | None,
-    vividness: float | None,
-    references: tuple[Reference, ...] | None,
-    progress: bool,
-) -> tuple[str, str | None]:
-    """A video's whole way (read, colorize, write atomically) as ``(status, error)``, like
-    :func:`_read_one` and :func:`_write_one` for a photo, with a second progress bar counting
-    its frames."""
-    # tinct.video builds on inference; imported here, when a video comes up, to keep that direction.
-    from tinct.video.colorize import colorize_video
-
-    if (done := _nothing_to_do(src, dst, want, input_keys)) is not None:
-        return done
-    colorizer = model.get()
-    bar = tqdm(desc=src.name, unit="frame", leave=False, disable=None if progress else True, file=sys.stderr)
-
-    def step(done: int, total: int | None) -> None:
-        if total and bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
-
-    try:
-        colorize_video(
-            colorizer,
-            src,
-            dst,
-            hints=hints,
-            vividness=vividness,
-            reference=references,
-            overwrite=_may_replace(dst, want),
-            progress=step,
-            description=want.description,
-            compare=provenance.compare_path(dst) if want.compare else None,
-        )
-        return "ok", None
-    except ImageWriteError as err:
-        if not want.overwrite and os.path.lexists(dst):
-            return "skipped", f"{dst}: written by another process meanwhile; skipped"
-        return "failed", _reason(src, err)
-    except (*_FILE_ERRORS, ImportError) as err:
-        return "failed", _reason(src, err)
-    finally:
-        bar.close()

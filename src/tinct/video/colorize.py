@@ -7,10 +7,11 @@ images use). The one addition sits between prediction and recombination: a*b* is
 time along the motion (:class:`tinct.video.temporal.ChromaStabilizer`), and the model only runs
 on keyframes and shot cuts.
 
-Three stages overlap in three threads, connected by small bounded queues (so memory does not
-grow with the clip's length): decoding + L* (PyAV and the L* tables release the GIL), the model +
-the temporal filter (ONNX Runtime / torch release it), and recombination + encoding + muxing
-(the compiled color kernels and libx264 release it).
+Three stages overlap in three threads (``tinct.pipeline.staged``, the pipeline photo batches
+run too), with a few frames in flight (so memory does not grow with the clip's length): decoding
++ L* (PyAV and the L* tables release the GIL), the model + the temporal filter (ONNX Runtime /
+torch release it), and recombination + encoding + muxing (the compiled color kernels and libx264
+release it).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
@@ -29,13 +28,15 @@ from typing import Any
 import numpy as np
 
 from tinct.io.video import VideoReader, VideoWriter
+from tinct.pipeline import staged
 from tinct.video.temporal import ChromaStabilizer, ReferenceTrack, StabilizerConfig
 
 __all__ = ["VideoReport", "colorize_video"]
 
-#: Frames waiting between two stages; 3 keeps every stage busy and bounds memory (1080p: ~25 MB).
-_QUEUE = 3
-_DONE = object()
+#: Frames in flight between decoding and the caller: enough for each of the three stages to have
+#: one to work on and one waiting (the model's time alternates between keyframes and the rest),
+#: few enough to bound memory (1080p: ~8 MB a frame).
+_IN_FLIGHT = 8
 
 
 @dataclasses.dataclass
@@ -51,37 +52,6 @@ class VideoReport:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else float("inf")
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class _Stop(Exception):
-    pass
-
-
-def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
-    """``q.put`` that gives up when another stage has failed (no deadlock on a full queue)."""
-    while True:
-        if stop.is_set():
-            raise _Stop
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
-
-
-def _get(q: queue.Queue, stop: threading.Event) -> Any:
-    while True:
-        if stop.is_set():
-            raise _Stop
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            continue
 
 
 def _timestamps(time_base: Fraction, rate: Fraction) -> Callable[[int | None], int]:
@@ -175,7 +145,7 @@ def colorize_video(
         ImageWriteError: the output exists (without ``overwrite``) or cannot be written.
         ValueError: bad hints or vividness, a gray or unreadable reference.
     """
-    from tinct.inference.colorizer import HINT_PATCH, combine_lab
+    from tinct.inference.colorizer import HINT_PATCH, combine_lab, image_lightness
     from tinct.inference.hint_specs import parse_hints
     from tinct.inference.hints import rasterize_hints
     from tinct.inference.reference import load_references
@@ -197,24 +167,17 @@ def colorize_video(
             hint_map = rasterize_hints(specs, (info.height, info.width), shape, HINT_PATCH)
         time_base = reader.stream.time_base or Fraction(1, 1000)
         fix_pts = _timestamps(time_base, info.rate)
-        stop = threading.Event()
-        decoded: queue.Queue = queue.Queue(_QUEUE)
-        filtered: queue.Queue = queue.Queue(_QUEUE)
-        written = [0]
-        errors: list[BaseException] = []
+        written = 0
 
-        def read() -> None:
-            from tinct.inference.colorizer import image_lightness
+        def decode(numbered: tuple[int, Any]) -> tuple[int, np.ndarray, np.ndarray]:
+            frame = numbered[1]
+            L = image_lightness(frame.to_ndarray(format="rgb24"))
+            return fix_pts(frame.pts), L, colorizer.working_lightness(L)
 
-            try:
-                for frame in reader:
-                    L = image_lightness(frame.to_ndarray(format="rgb24"))
-                    _put(decoded, (fix_pts(frame.pts), L, colorizer.working_lightness(L)), stop)
-                _put(decoded, _DONE, stop)
-            except _Stop:
-                pass
-            except BaseException as err:  # handed to the main thread, which raises it
-                _put_quietly(decoded, _Failed(err))
+        def predict(decoded: tuple[int, np.ndarray, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray]:
+            pts, L, L_small = decoded
+            ab = stabilizer.step(L_small, lambda: colorizer.working_chroma(L_small, hint_map, vividness, references))
+            return pts, L, ab
 
         with VideoWriter(
             dst, info, time_base, audio_from=src if info.audio else None, overwrite=overwrite, crf=crf, preset=preset,
@@ -230,63 +193,21 @@ def colorize_video(
                     )
                 )
 
-            def write() -> None:
-                try:
-                    while (item := _get(filtered, stop)) is not _DONE:
-                        pts, L, ab = item
-                        rgb = combine_lab(L, ab, keep_lightness=colorizer.spec.keep_lightness)
-                        writer.write(rgb, pts)
-                        if pair is not None:
-                            pair.write(np.concatenate([combine_lab(L, None), rgb], axis=1), pts)
-                        written[0] += 1
-                        if progress is not None:
-                            progress(written[0], info.frames)
-                except _Stop:
-                    pass
-                except BaseException as err:
-                    errors.append(err)
-                    stop.set()
+            def encode(predicted: tuple[int, np.ndarray, np.ndarray]) -> None:
+                pts, L, ab = predicted
+                rgb = combine_lab(L, ab, keep_lightness=colorizer.spec.keep_lightness)
+                writer.write(rgb, pts)
+                if pair is not None:
+                    pair.write(np.concatenate([combine_lab(L, None), rgb], axis=1), pts)
 
-            threads = [
-                threading.Thread(target=read, name="tinct-video-read", daemon=True),
-                threading.Thread(target=write, name="tinct-video-write", daemon=True),
-            ]
-            for thread in threads:
-                thread.start()
-            try:
-                while True:
-                    item = _get(decoded, stop)
-                    if item is _DONE:
-                        break
-                    if isinstance(item, _Failed):
-                        raise item.error
-                    pts, L, L_small = item
+            def label(numbered: tuple[int, Any]) -> str:
+                return f"frame {numbered[0]} of {src}"
 
-                    def predict(L_small: np.ndarray = L_small) -> np.ndarray:
-                        return colorizer.working_chroma(L_small, hint_map, vividness, references)
+            stages = {"decode": decode, "model": predict, "encode": encode}
+            with staged(enumerate(reader), stages, depth=_IN_FLIGHT, label=label) as frames:
+                for _ in frames:
+                    written += 1
+                    if progress is not None:
+                        progress(written, info.frames)
+    return VideoReport(dst, written, stabilizer.predictions, stabilizer.cuts, time.perf_counter() - start)
 
-                    _put(filtered, (pts, L, stabilizer.step(L_small, predict)), stop)
-                _put(filtered, _DONE, stop)
-                threads[1].join()
-            except _Stop:  # the writer failed: its error is raised below
-                pass
-            finally:
-                stop.set()  # releases a stage still waiting on a queue (after an error)
-                for thread in threads:
-                    thread.join()
-            if errors:
-                raise errors[0]
-    return VideoReport(dst, written[0], stabilizer.predictions, stabilizer.cuts, time.perf_counter() - start)
-
-
-def _put_quietly(q: queue.Queue, item: Any) -> None:
-    """Hand an error to the consumer even if the queue is full (drops the oldest frame)."""
-    while True:
-        try:
-            q.put_nowait(item)
-            return
-        except queue.Full:
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                pass
