@@ -34,11 +34,15 @@ def client():
         yield c
 
 
-def post(client, photo: bytes, reference: bytes | None = None, ref_name: str = "ref.png"):
-    files = {"file": ("gray.png", photo, "application/octet-stream")}
+def post(
+    client, photo: bytes, reference: bytes | None = None, ref_name: str = "ref.png", *, endpoint: str = "/api/colorize"
+):
+    """POST `photo` (or a film, to /api/video) with an optional reference upload."""
+    name = "film.mp4" if endpoint == "/api/video" else "gray.png"
+    files = {"file": (name, photo, "application/octet-stream")}
     if reference is not None:
         files["reference"] = (ref_name, reference, "application/octet-stream")
-    return client.post("/api/colorize", files=files)
+    return client.post(endpoint, files=files)
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +99,7 @@ def test_a_bad_reference_gets_the_photos_own_checks(client, scene_pair, content,
 
 
 def post_video(client, film: bytes, reference: bytes | None = None, ref_name: str = "ref.png"):
-    files = {"file": ("film.mp4", film, "application/octet-stream")}
-    if reference is not None:
-        files["reference"] = (ref_name, reference, "application/octet-stream")
-    return client.post("/api/video", files=files)
+    return post(client, film, reference, ref_name, endpoint="/api/video")
 
 
 @pytest.fixture(scope="module")
