@@ -43,38 +43,39 @@ def no_model(*args, **kwargs):
     raise AssertionError("the model was loaded although no file needed it")
 
 
-def test_rerun_skips_up_to_date_outputs_without_loading_the_model(tmp_path, weights, capsys, monkeypatch):
-    src = gray_photo(tmp_path / "old.jpg")
-    out = tmp_path / "out"
-    args = ["colorize", str(src), "-o", str(out), "--model", str(weights), "--size", "32"]
+def colorize_once(tmp_path: Path, weights: Path, name: str) -> tuple[list[str], Path, bytes]:
+    """Colorize a gray photo `name` into tmp_path/out → (the CLI args, the output, its bytes)."""
+    src = gray_photo(tmp_path / name)
+    args = ["colorize", str(src), "-o", str(tmp_path / "out"), "--model", str(weights), "--size", "32"]
     assert main(args) == 0
-    first = (out / "old.jpg").read_bytes()
+    output = tmp_path / "out" / name
+    return args, output, output.read_bytes()
+
+
+def test_rerun_skips_up_to_date_outputs_without_loading_the_model(tmp_path, weights, capsys, monkeypatch):
+    args, output, first = colorize_once(tmp_path, weights, "old.jpg")
     capsys.readouterr()
 
     monkeypatch.setattr("tinct.inference.Colorizer.load", no_model)
     assert main(args) == 0
 
     captured = capsys.readouterr()
-    assert (out / "old.jpg").read_bytes() == first
+    assert output.read_bytes() == first
     assert "colorized 0, skipped 1, failed 0" in captured.out
     lines = [line for line in captured.err.splitlines() if line.strip()]
-    assert len(lines) == 1 and str(out / "old.jpg") in lines[0] and "up to date" in lines[0], lines
+    assert len(lines) == 1 and str(output) in lines[0] and "up to date" in lines[0], lines
 
 
 @pytest.mark.parametrize("change", [["--vividness", "0.9"], ["--size", "64"]])
 def test_rerun_with_other_settings_makes_the_output_again(tmp_path, weights, capsys, change):
-    src = gray_photo(tmp_path / "old.png")
-    out = tmp_path / "out"
-    args = ["colorize", str(src), "-o", str(out), "--model", str(weights), "--size", "32"]
-    assert main(args) == 0
-    first = (out / "old.png").read_bytes()
-    before = recorded(out / "old.png")
+    args, output, first = colorize_once(tmp_path, weights, "old.png")
+    before = recorded(output)
 
     assert main([*args, *change]) == 0
 
     assert "colorized 1, skipped 0, failed 0" in capsys.readouterr().out
-    assert (out / "old.png").read_bytes() != first
-    assert recorded(out / "old.png") != before
+    assert output.read_bytes() != first
+    assert recorded(output) != before
 
 
 def test_a_file_tinct_did_not_write_is_skipped_with_the_reason(tmp_path, weights, capsys):
