@@ -189,6 +189,40 @@ def _histogram(plane: np.ndarray) -> np.ndarray:
     return counts.astype(np.float32) / max(1, plane.size)
 
 
+def _follow(
+    prev_L: np.ndarray,
+    prev_hist: np.ndarray,
+    prev_planes: np.ndarray,
+    L: np.ndarray,
+    hist: np.ndarray,
+    cfg: StabilizerConfig,
+    cut_unmatched: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The previous frame's planes carried to this one, or None at a cut.
+
+    Args:
+        prev_L, L: (h, w) L* of the previous frame and of this one, on the planes' grid.
+        prev_hist, hist: their :func:`_histogram`.
+        prev_planes: (C, h, w) what to carry (a*b*, or a reference's weighted colors and weight).
+        cfg: the motion search and the histogram cut test.
+        cut_unmatched: the share of pixels with confidence below 0.5 above which it is a cut.
+
+    Returns:
+        ((C, h, w) the planes warped along the block motion, (h, w) the motion's confidence in
+        (0, 1]: how well the warped L* agrees with this frame's), or None when the histograms or
+        the unmatched share say a new shot started.
+    """
+    if float(np.abs(hist - prev_hist).sum()) > cfg.cut_histogram:
+        return None
+    dy, dx = block_motion(prev_L, L, cfg.search, cfg.block, cfg.shift_penalty)
+    warped = _warp(np.concatenate([prev_L[None], prev_planes]), dy, dx)
+    error = _box_mean(np.abs(L - warped[0]), 3)
+    confidence = np.exp(-np.square(error / np.float32(cfg.sigma)))
+    if float((confidence < 0.5).mean()) > cut_unmatched:
+        return None
+    return warped[1:], confidence
+
+
 class ChromaStabilizer:
     """Stateful filter over a stream of frames; one instance per clip (see the module docstring).
 
@@ -227,15 +261,10 @@ class ChromaStabilizer:
             return self._start(L_small, predict, cut=False)
         L = pool_to(L_small, self._ab.shape[1:])
         hist = _histogram(L)
-        if float(np.abs(hist - self._hist).sum()) > cfg.cut_histogram:
+        followed = _follow(self._L, self._hist, self._ab, L, hist, cfg, cfg.cut_unmatched)
+        if followed is None:
             return self._start(L_small, predict, cut=True)
-        dy, dx = block_motion(self._L, L, cfg.search, cfg.block, cfg.shift_penalty)
-        warped = _warp(np.concatenate([self._L[None], self._ab]), dy, dx)
-        error = _box_mean(np.abs(L - warped[0]), 3)
-        confidence = np.exp(-np.square(error / np.float32(cfg.sigma)))
-        if float((confidence < 0.5).mean()) > cfg.cut_unmatched:
-            return self._start(L_small, predict, cut=True)
-        carried = warped[1:]
+        carried, confidence = followed
         self._since_key += 1
         self.cut = False
         self.keyframe = self._since_key >= cfg.keyframe_interval
@@ -295,6 +324,7 @@ class ReferenceTrack:
         self.config = config or StabilizerConfig()
         self.strength = float(strength)
         self._L: np.ndarray | None = None
+        self._hist: np.ndarray | None = None
         self._planes: np.ndarray | None = None
 
     def match(self, L_small: np.ndarray):
@@ -304,21 +334,16 @@ class ReferenceTrack:
         cfg = self.config
         match = match_best(self.references, L_small)
         L = match_lightness(L_small)
+        hist = _histogram(L)
         planes = np.concatenate([match.ab * match.weight, match.weight[None]]).astype(np.float32)
-        prev_L, prev = self._L, self._planes
-        if (
-            prev_L is not None
-            and prev is not None
-            and prev_L.shape == L.shape
-            and float(np.abs(_histogram(L) - _histogram(prev_L)).sum()) <= cfg.cut_histogram
-        ):
-            dy, dx = block_motion(prev_L, L, cfg.search, cfg.block, cfg.shift_penalty)
-            warped = _warp(np.concatenate([prev_L[None], prev]), dy, dx)
-            confidence = np.exp(-np.square(_box_mean(np.abs(L - warped[0]), 3) / np.float32(cfg.sigma)))
-            if float((confidence < 0.5).mean()) <= min(cfg.cut_unmatched, REFERENCE_CUT_UNMATCHED):
+        if self._L is not None and self._L.shape == L.shape:
+            cut_unmatched = min(cfg.cut_unmatched, REFERENCE_CUT_UNMATCHED)
+            followed = _follow(self._L, self._hist, self._planes, L, hist, cfg, cut_unmatched)
+            if followed is not None:
+                carried, confidence = followed
                 k = (np.float32(self.strength) * confidence)[None]
-                planes = k * warped[1:] + (1 - k) * planes
-        self._L, self._planes = L, planes
+                planes = k * carried + (1 - k) * planes
+        self._L, self._hist, self._planes = L, hist, planes
         weight = planes[2]
         ab = planes[:2] / np.maximum(weight, np.float32(1e-6))
         return ReferenceMatch(ab.astype(np.float32), weight.astype(np.float32), match.matches)
